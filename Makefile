@@ -1,0 +1,37 @@
+# Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
+# uv is installed into .tools/ and builds .venv/ from uv.lock.
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv/.synced
+
+.PHONY: run test lint fmt install clean
+
+run: $(VENV) ## Serve the API on the embedded SQLite default
+	.venv/bin/rejection-tracker serve $(ARGS)
+
+test: $(VENV) ## Run the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
+	.venv/bin/pytest $(ARGS)
+
+lint: $(VENV) ## ruff, mypy and hadolint
+	.venv/bin/ruff check app tests migrations bench examples
+	.venv/bin/ruff format --check app tests migrations bench examples
+	.venv/bin/mypy app
+	.venv/bin/hadolint Dockerfile
+
+fmt: $(VENV)
+	.venv/bin/ruff check --fix app tests migrations bench examples
+	.venv/bin/ruff format app tests migrations bench examples
+
+install: $(VENV)
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
+
+$(VENV): $(UV) pyproject.toml uv.lock
+	$(UV) sync --frozen
+	touch $(VENV)
+
+clean:
+	rm -rf .tools .venv .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,59 @@
+"""Settings: one pydantic-settings class, read from the environment and `.env`."""
+
+import logging
+import secrets
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_SUPPORT_MESSAGE = (
+    "Your recent asks have felt very hard. That is useful information, not a failure: "
+    "try a gentler step for a while and let the easier asks rebuild your footing. "
+    "If distress stays this high, consider talking it through with a mental-health "
+    "professional; this app supports self-help practice and is no substitute for care."
+)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = "sqlite+aiosqlite:///./rejection-tracker.db"
+    # Left empty in development so a fresh clone runs; `production` refuses to start without it.
+    secret_key: SecretStr | None = None
+    access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+    database_timeout_seconds: float = Field(default=5.0, gt=0)
+    docs_enabled: bool = True
+    log_level: str = "INFO"
+    support_message: str = DEFAULT_SUPPORT_MESSAGE
+
+    @model_validator(mode="after")
+    def _require_secret_outside_development(self) -> "Settings":
+        if self.secret_key is None or not self.secret_key.get_secret_value():
+            if self.environment == "production":
+                raise ValueError("SECRET_KEY must be set when ENVIRONMENT=production")
+            logging.getLogger("app.config").warning(
+                "SECRET_KEY is not set: using a random key, so tokens stop working on restart. "
+                "Set SECRET_KEY for anything but local development."
+            )
+            self.secret_key = SecretStr(secrets.token_urlsafe(48))
+        elif self.environment == "production" and len(self.secret_key.get_secret_value()) < 32:
+            raise ValueError("SECRET_KEY must be at least 32 characters in production")
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def signing_key(self) -> str:
+        assert self.secret_key is not None  # set by the validator
+        return self.secret_key.get_secret_value()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,61 @@
+"""Engine, sessions and the one-session-per-request unit of work."""
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+
+def _configure_sqlite(engine: AsyncEngine) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Take transaction control from the sqlite3 module so SAVEPOINTs and our
+        # own BEGIN work as SQLAlchemy expects.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=5000")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # IMMEDIATE takes the write lock up front: a deferred transaction that reads
+        # and then writes fails at once with SQLITE_BUSY when another writer got in
+        # between, instead of waiting out the busy timeout.
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def create_engine(database_url: str, timeout: float = 5.0, **kwargs: Any) -> AsyncEngine:
+    """An engine for `database_url`; `timeout` bounds connecting and waiting for locks, in seconds."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        engine = create_async_engine(url, connect_args={"timeout": timeout}, **kwargs)
+        _configure_sqlite(engine)
+        return engine
+    kwargs.setdefault("pool_pre_ping", True)
+    kwargs.setdefault("pool_size", 10)
+    kwargs.setdefault("max_overflow", 10)
+    kwargs.setdefault("pool_timeout", timeout)
+    connect_args = {
+        "timeout": timeout,
+        "command_timeout": timeout * 6,
+        "server_settings": {"timezone": "UTC", "application_name": "rejection-tracker"},
+    }
+    return create_async_engine(url, connect_args=connect_args, **kwargs)
+
+
+def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:
+    # Objects stay readable after commit: handlers build their response after the
+    # unit of work has been committed.
+    return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
+
+
+async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    """One session per request: commit when the handler returns; when it raises, closing rolls back."""
+    async with sessionmaker() as session:
+        yield session
+        await session.commit()

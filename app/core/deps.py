@@ -1,0 +1,70 @@
+"""Dependency aliases used by every router."""
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import User
+from app.accounts.service import user_for_token
+from app.core.config import Settings
+from app.core.db import unit_of_work
+from app.core.errors import Forbidden, Unauthorized
+
+
+def get_settings_dep(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async for session in unit_of_work(request.app.state.sessionmaker):
+        yield session
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+# scope="function": commit before the response is sent, so a failed commit is
+# answered as an error instead of being acknowledged and lost.
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+
+oauth2_scheme = OAuth2PasswordBearer(
+    tokenUrl="/api/v1/auth/token",
+    scheme_name="Login",
+    description="Log in with your email as `username` and your password.",
+    auto_error=False,
+)
+api_token_scheme = HTTPBearer(
+    scheme_name="APIToken",
+    description="A personal API token (`rt_…`) from `POST /api/v1/me/tokens`.",
+    auto_error=False,
+)
+
+
+async def get_current_user(
+    session: SessionDep,
+    settings: SettingsDep,
+    token: Annotated[str | None, Depends(oauth2_scheme)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(api_token_scheme)],
+) -> User:
+    # Both schemes read the same `Authorization: Bearer` header; declaring both
+    # lets /docs offer a login form and a field for a personal token.
+    if not token:
+        raise Unauthorized("Log in or send a personal API token as `Authorization: Bearer <token>`.")
+    user = await user_for_token(session, token, settings)
+    if user is None:
+        raise Unauthorized()
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_admin_user(user: CurrentUser) -> User:
+    if not user.is_admin:
+        raise Forbidden("This needs an admin account.")
+    return user
+
+
+AdminUser = Annotated[User, Depends(get_admin_user)]

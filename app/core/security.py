@@ -1,0 +1,68 @@
+"""Passwords, access tokens (JWT) and personal API tokens."""
+
+import hashlib
+import secrets
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
+
+from app.core.config import Settings
+
+JWT_ALGORITHM = "HS256"
+API_TOKEN_PREFIX = "rt_"  # noqa: S105
+
+_password_hash = PasswordHash((Argon2Hasher(),))
+# Verified against when the email is unknown, so a failed login costs the same
+# time whether or not the account exists.
+_DUMMY_HASH = _password_hash.hash(secrets.token_urlsafe(16))
+
+
+def hash_password(password: str) -> str:
+    return _password_hash.hash(password)
+
+
+def verify_password(password: str, password_hash: str | None) -> bool:
+    if password_hash is None:
+        _password_hash.verify(password, _DUMMY_HASH)
+        return False
+    return _password_hash.verify(password, password_hash)
+
+
+def create_access_token(user_id: uuid.UUID, settings: Settings) -> tuple[str, int]:
+    """A signed JWT for `user_id` and its lifetime in seconds."""
+    lifetime = timedelta(minutes=settings.access_token_expire_minutes)
+    now = datetime.now(UTC)
+    claims = {"sub": str(user_id), "iat": now, "exp": now + lifetime, "typ": "access"}
+    return jwt.encode(claims, settings.signing_key, algorithm=JWT_ALGORITHM), int(lifetime.total_seconds())
+
+
+def decode_access_token(token: str, settings: Settings) -> uuid.UUID | None:
+    """The user id in a valid access token; None for anything expired, forged or malformed."""
+    try:
+        claims = jwt.decode(
+            token,
+            settings.signing_key,
+            algorithms=[JWT_ALGORITHM],
+            options={"require": ["exp", "iat", "sub"]},
+        )
+        if claims.get("typ") != "access":
+            return None
+        return uuid.UUID(claims["sub"])
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+
+
+def new_api_token() -> str:
+    return API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+
+
+def api_token_digest(token: str) -> str:
+    """What is stored for a personal API token: its SHA-256, looked up by equality.
+
+    The token carries 256 random bits, so a fast hash is enough; Argon2 is for
+    low-entropy passwords and would cost every scripted request tens of milliseconds.
+    """
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,120 @@
+"""The FastAPI application factory."""
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import version
+
+import swagger_ui_bundle
+from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from app.accounts.router import auth_router, me_router
+from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.errors import install_error_handlers
+from app.core.middleware import BodySizeLimitMiddleware
+from app.system.router import router as system_router
+
+API_PREFIX = "/api/v1"
+DESCRIPTION = """
+The service behind graded rejection-exposure practice: a curated catalog of
+challenges from easy to hard, a log of each attempt with self-rated distress
+(SUDS, 0–100), and each user's desensitization trend.
+
+**Try it:** register with `POST /api/v1/auth/register`, then press **Authorize**
+and log in with your email and password. Scripts use a personal API token from
+`POST /api/v1/me/tokens` (the `APIToken` field in Authorize).
+
+Errors are `application/problem+json` (RFC 9457).
+
+This service supports self-help practice; it is no substitute for professional care.
+"""
+
+OPENAPI_TAGS = [
+    {"name": "auth", "description": "Create an account and log in."},
+    {"name": "me", "description": "Your account, your data and your personal API tokens."},
+    {"name": "service", "description": "Liveness and readiness probes."},
+]
+
+
+def _operation_id(route: APIRoute) -> str:
+    return f"{route.tags[0]}-{route.name}" if route.tags else route.name
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX)
+    api.include_router(auth_router)
+    api.include_router(me_router)
+    return api
+
+
+def _install_docs(app: FastAPI) -> None:
+    # Swagger UI is served from a pinned package: the page holds an admin's bearer
+    # token, so it loads no third-party script and works without internet access.
+    assets = swagger_ui_bundle.swagger_ui_path
+    app.mount("/static/swagger-ui", StaticFiles(directory=str(assets)), name="swagger-ui")
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title=f"{app.title} – API docs",
+            swagger_js_url="/static/swagger-ui/swagger-ui-bundle.js",
+            swagger_css_url="/static/swagger-ui/swagger-ui.css",
+            swagger_favicon_url="/static/swagger-ui/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+            swagger_ui_parameters={"persistAuthorization": False, "displayRequestDuration": True},
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+
+def create_app(
+    settings: Settings | None = None,
+    sessionmaker: async_sessionmaker[AsyncSession] | None = None,
+) -> FastAPI:
+    """Build the app. Tests pass their own `sessionmaker`; otherwise the app owns an engine."""
+    settings = settings or get_settings()
+    logging.getLogger("app").setLevel(settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if sessionmaker is not None:
+            app.state.sessionmaker = sessionmaker
+            yield
+            return
+        engine = create_engine(settings.database_url, settings.database_timeout_seconds)
+        app.state.sessionmaker = create_sessionmaker(engine)
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Rejection Tracker",
+        version=version("rejection-tracker"),
+        description=DESCRIPTION,
+        openapi_tags=OPENAPI_TAGS,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
+        docs_url=None,
+        redoc_url=None,
+        generate_unique_id_function=_operation_id,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    if sessionmaker is not None:
+        app.state.sessionmaker = sessionmaker
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.include_router(system_router)
+    app.include_router(_api_router())
+    if settings.docs_enabled:
+        _install_docs(app)
+    return app

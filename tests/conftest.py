@@ -1,0 +1,147 @@
+"""Test fixtures: a real database built by `alembic upgrade head`, one rolled-back transaction per test.
+
+SQLite by default; PostgreSQL when TEST_DATABASE_URL is set
+(e.g. `postgresql+asyncpg://postgres@127.0.0.1:5432/rejection_tracker_test`).
+"""
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.accounts import service as accounts
+from app.accounts.models import User
+from app.accounts.schemas import UserCreate
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker
+from app.core.migrations import upgrade_to_head
+from app.core.security import create_access_token
+from app.main import create_app
+
+PASSWORD = "correct horse battery"
+
+
+def is_postgres(url: str) -> bool:
+    return url.startswith("postgresql")
+
+
+async def reset_postgres(url: str) -> None:
+    engine = create_engine(url)
+    async with engine.begin() as conn:
+        await conn.execute(text("DROP SCHEMA public CASCADE"))
+        await conn.execute(text("CREATE SCHEMA public"))
+    await engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = os.environ.get("TEST_DATABASE_URL")
+    if url:
+        asyncio.run(reset_postgres(url))
+    else:
+        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+    upgrade_to_head(url)
+    return url
+
+
+@pytest.fixture(scope="session")
+def settings(database_url: str) -> Settings:
+    return Settings(
+        environment="test",
+        database_url=database_url,
+        secret_key="test-secret-key-that-is-long-enough-for-hs256",
+    )
+
+
+@pytest.fixture(scope="session")
+async def engine(settings: Settings) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(settings.database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        yield conn
+        await transaction.rollback()
+
+
+@pytest.fixture
+def sessionmaker(connection: AsyncConnection) -> async_sessionmaker[AsyncSession]:
+    # Every request's commit becomes a SAVEPOINT release inside the test's transaction.
+    return create_sessionmaker(connection, join_transaction_mode="create_savepoint")
+
+
+@pytest.fixture
+async def session(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
+    async with sessionmaker() as session:
+        yield session
+
+
+@pytest.fixture
+async def client(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, sessionmaker=sessionmaker)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        yield client
+
+
+@dataclass
+class Account:
+    user: User
+    token: str
+    password: str = PASSWORD
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+MakeUser = Callable[..., Awaitable[Account]]
+
+
+@pytest.fixture
+def make_user(session: AsyncSession, settings: Settings) -> MakeUser:
+    """A factory for accounts with a valid access token."""
+    counter = 0
+
+    async def make(email: str | None = None, *, is_admin: bool = False, timezone: str = "UTC") -> Account:
+        nonlocal counter
+        counter += 1
+        data = UserCreate(email=email or f"user{counter}@example.com", password=PASSWORD, timezone=timezone)
+        user = await accounts.register(session, data, is_admin=is_admin)
+        await session.commit()
+        token, _ = create_access_token(user.id, settings)
+        return Account(user=user, token=token)
+
+    return make
+
+
+@pytest.fixture
+async def alice(make_user: MakeUser) -> Account:
+    return await make_user("alice@example.com")
+
+
+@pytest.fixture
+async def bob(make_user: MakeUser) -> Account:
+    return await make_user("bob@example.com")
+
+
+@pytest.fixture
+async def admin(make_user: MakeUser) -> Account:
+    return await make_user("admin@example.com", is_admin=True)
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[1]
