@@ -1,6 +1,8 @@
 """Every table, imported in one place so `Base.metadata` is complete for Alembic and tests."""
 
 from app.accounts.models import ApiToken, User
+from app.attempts.models import Attempt, IdempotencyRecord
+from app.catalog.models import Category, Challenge
 from app.core.models import Base
 
-__all__ = ["ApiToken", "Base", "User"]
+__all__ = ["ApiToken", "Attempt", "Base", "Category", "Challenge", "IdempotencyRecord", "User"]
