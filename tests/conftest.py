@@ -6,8 +6,10 @@ SQLite by default; PostgreSQL when TEST_DATABASE_URL is set
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import httpx
@@ -18,9 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, a
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.accounts.schemas import UserCreate
+from app.attempts.models import Attempt
+from app.catalog.models import Category, Challenge
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.migrations import upgrade_to_head
+from app.core.models import utcnow
 from app.core.security import create_access_token
 from app.main import create_app
 
@@ -140,6 +145,82 @@ async def bob(make_user: MakeUser) -> Account:
 @pytest.fixture
 async def admin(make_user: MakeUser) -> Account:
     return await make_user("admin@example.com", is_admin=True)
+
+
+MakeChallenge = Callable[..., Awaitable[Challenge]]
+MakeAttempt = Callable[..., Awaitable[Attempt]]
+
+
+@pytest.fixture
+def make_challenge(session: AsyncSession) -> MakeChallenge:
+    """A factory for challenges (published catalog ones unless told otherwise), creating the category if needed."""
+    counter = 0
+
+    async def make(
+        *,
+        difficulty: int = 3,
+        category: str = "everyday",
+        status: str = "published",
+        owner: User | None = None,
+        title: str | None = None,
+        slug: str | None = None,
+    ) -> Challenge:
+        nonlocal counter
+        counter += 1
+        if await session.get(Category, category) is None:
+            session.add(Category(slug=category, name=category.replace("-", " ").title(), description=""))
+        challenge = Challenge(
+            slug=slug or f"test-challenge-{uuid.uuid4().hex[:10]}",
+            title=title or f"Ask for test thing {counter}",
+            description="Ask politely; thank them whatever they answer.",
+            category_slug=category,
+            difficulty=difficulty,
+            tips=["They said no to the request, not to you."],
+            status=status,
+            owner_id=owner.id if owner else None,
+        )
+        session.add(challenge)
+        await session.commit()
+        return challenge
+
+    return make
+
+
+@pytest.fixture
+def make_attempt(session: AsyncSession) -> MakeAttempt:
+    """A factory that stores an attempt row directly (no API), for reading and trend tests."""
+
+    async def make(
+        user: User,
+        challenge: Challenge,
+        *,
+        occurred_at: datetime | None = None,
+        outcome: str = "rejected",
+        distress_before: int = 50,
+        distress_peak: int | None = 60,
+        distress_after: int | None = 30,
+        expected_rejection: int | None = 70,
+        notes: str | None = None,
+    ) -> Attempt:
+        attempt = Attempt(
+            user_id=user.id,
+            challenge_id=challenge.id,
+            occurred_at=occurred_at or utcnow(),
+            outcome=outcome,
+            distress_before=distress_before,
+            distress_peak=distress_peak,
+            distress_after=distress_after,
+            expected_rejection=expected_rejection,
+            notes=notes,
+            difficulty=challenge.difficulty,
+            category=challenge.category_slug,
+            request_hash="stored-by-test-factory",
+        )
+        session.add(attempt)
+        await session.commit()
+        return attempt
+
+    return make
 
 
 @pytest.fixture(scope="session")
