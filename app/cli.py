@@ -18,7 +18,7 @@ from app.accounts.models import User
 from app.accounts.schemas import UserCreate
 from app.core import security
 from app.core.config import get_settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, unit_of_work
 from app.core.migrations import upgrade_to_head
 
 T = TypeVar("T")
@@ -31,7 +31,7 @@ def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
     async def run() -> T:
         engine = create_engine(settings.database_url, settings.database_timeout_seconds)
         try:
-            async with create_sessionmaker(engine)() as session, session.begin():
+            async with unit_of_work(create_sessionmaker(engine)) as session:
                 return await work(session)
         finally:
             await engine.dispose()

@@ -45,7 +45,7 @@ async def user_for_token(session: AsyncSession, token: str, settings: Settings) 
             .join(ApiToken, ApiToken.user_id == User.id)
             .where(ApiToken.digest == security.api_token_digest(token))
         )
-        found = row.tuples().first()
+        found = row.first()
         if found is None:
             return None
         user, expires_at = found

@@ -1,6 +1,7 @@
 """Engine, sessions and the one-session-per-request unit of work."""
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -54,6 +55,7 @@ def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSes
     return async_sessionmaker(bind=bind, expire_on_commit=False, autoflush=False, **kwargs)
 
 
+@asynccontextmanager
 async def unit_of_work(sessionmaker: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
     """One session per request: commit when the handler returns; when it raises, closing rolls back."""
     async with sessionmaker() as session:

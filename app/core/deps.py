@@ -20,7 +20,7 @@ def get_settings_dep(request: Request) -> Settings:
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
-    async for session in unit_of_work(request.app.state.sessionmaker):
+    async with unit_of_work(request.app.state.sessionmaker) as session:
         yield session
 
 
