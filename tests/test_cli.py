@@ -1,0 +1,95 @@
+"""The command line: migrate, create-admin and serve, run as a user would."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from app.cli import main
+from app.core.config import get_settings
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("SECRET_KEY", "cli-test-secret-key-long-enough-for-hs256")
+    monkeypatch.delenv("ADMIN_PASSWORD", raising=False)
+    get_settings.cache_clear()
+    yield url
+    get_settings.cache_clear()
+
+
+def test_migrate_then_create_admin_then_promote(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["migrate"]) == 0
+    assert main(["create-admin", "Root@Example.com", "--password", "a long password"]) == 0
+    assert "Created admin root@example.com" in capsys.readouterr().out
+    # Running it again on the same email promotes and re-sets the password instead of failing.
+    assert main(["create-admin", "root@example.com", "--password", "another long password"]) == 0
+    assert "made it an admin" in capsys.readouterr().out
+
+
+def test_create_admin_takes_the_password_from_the_environment(
+    cli_env: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ADMIN_PASSWORD", "from the environment")
+    assert main(["create-admin", "env@example.com"]) == 0
+    assert "Created admin" in capsys.readouterr().out
+
+
+def test_create_admin_refuses_a_short_password(cli_env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["create-admin", "short@example.com", "--password", "short"]) == 2
+    assert "password" in capsys.readouterr().err
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def test_serve_migrates_and_serves_docs_at_the_printed_address(tmp_path: Path) -> None:
+    port = _free_port()
+    env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"}
+    env.pop("SECRET_KEY", None)
+    log = tmp_path / "serve.log"
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--port", str(port)],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{base}/health").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.2)
+        assert f"{base}/docs" in log.read_text()
+        assert httpx.get(f"{base}/ready").status_code == 200
+        assert httpx.get(f"{base}/docs").status_code == 200
+        registered = httpx.post(
+            f"{base}/api/v1/auth/register", json={"email": "s@example.com", "password": "long enough pw"}
+        )
+        assert registered.status_code == 201
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    # uvicorn shuts down gracefully on SIGTERM, then re-raises it as its exit status.
+    assert process.returncode in (0, -15)
+    assert "Application shutdown complete" in log.read_text()
