@@ -13,7 +13,6 @@ from alembic import op
 
 import app.core.models
 
-
 revision: str = "f703a6cca2c6"
 down_revision: str | None = "dcf5a959ec3b"
 branch_labels: str | Sequence[str] | None = None
