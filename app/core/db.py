@@ -18,7 +18,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA busy_timeout=5000")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
@@ -34,6 +33,7 @@ def create_engine(database_url: str, timeout: float = 5.0, **kwargs: Any) -> Asy
     """An engine for `database_url`; `timeout` bounds connecting and waiting for locks, in seconds."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
+        # sqlite3's `timeout` is SQLite's busy timeout: how long to wait for a lock.
         engine = create_async_engine(url, connect_args={"timeout": timeout}, **kwargs)
         _configure_sqlite(engine)
         return engine

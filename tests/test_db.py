@@ -1,0 +1,49 @@
+"""The database layer behaves the same on SQLite and PostgreSQL."""
+
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from app.accounts.models import ApiToken
+from tests.conftest import Account, is_postgres
+
+
+async def test_foreign_keys_are_enforced(session: AsyncSession) -> None:
+    session.add(ApiToken(user_id=uuid.uuid4(), name="orphan", digest="0" * 64, prefix="rt_x"))
+    with pytest.raises(IntegrityError):
+        await session.flush()
+
+
+async def test_datetimes_come_back_as_utc_whatever_offset_went_in(session: AsyncSession, alice: Account) -> None:
+    plus_five = datetime(2026, 3, 1, 12, 0, tzinfo=timezone(timedelta(hours=5)))
+    token = ApiToken(user_id=alice.user.id, name="t", digest="1" * 64, prefix="rt_y", expires_at=plus_five)
+    session.add(token)
+    await session.commit()
+    session.expunge_all()
+    stored = await session.get(ApiToken, token.id)
+    assert stored is not None
+    assert stored.expires_at == plus_five
+    assert stored.expires_at is not None
+    assert stored.expires_at.tzinfo is UTC
+    assert stored.expires_at.hour == 7
+
+
+async def test_naive_datetimes_are_refused_before_reaching_the_database(session: AsyncSession, alice: Account) -> None:
+    session.add(
+        ApiToken(user_id=alice.user.id, name="t", digest="2" * 64, prefix="rt_z", expires_at=datetime(2026, 1, 1))
+    )
+    with pytest.raises(Exception, match="naive datetime"):
+        await session.flush()
+
+
+async def test_sqlite_connections_use_wal_and_a_busy_timeout(engine: AsyncEngine, database_url: str) -> None:
+    if is_postgres(database_url):
+        pytest.skip("SQLite pragmas")
+    async with engine.connect() as conn:
+        assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
+        assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
+        assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
