@@ -3,9 +3,10 @@
 import argparse
 import asyncio
 import getpass
-import logging
+import json
 import os
 import sys
+import tempfile
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -16,10 +17,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.accounts.schemas import UserCreate
+from app.catalog import importer
+from app.catalog.schemas import ImportResult
 from app.core import security
 from app.core.config import get_settings
 from app.core.db import create_engine, create_sessionmaker, unit_of_work
 from app.core.migrations import upgrade_to_head
+from app.core.observability import configure_logging, logging_config
 
 T = TypeVar("T")
 ADMIN_PASSWORD_ENV = "ADMIN_PASSWORD"  # noqa: S105 (a variable name)
@@ -53,12 +57,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # (perhaps a random development key), so a token from one worker is valid at all.
     os.environ.setdefault("SECRET_KEY", settings.signing_key)
     upgrade_to_head()
+    seeded = _run_in_session(importer.seed_if_empty)
+    if seeded is not None:
+        print(seeded.summary(), flush=True)
     all_interfaces = ("0.0.0.0", "::")  # noqa: S104 (only to print a usable address)
     shown_host = "127.0.0.1" if args.host in all_interfaces else args.host
     print(
         f"Rejection Tracker on http://{shown_host}:{args.port} (API docs: http://{shown_host}:{args.port}/docs)",
         flush=True,
     )
+    if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+        # Workers are separate processes: they share metrics through files.
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="rejection-tracker-metrics-")
     uvicorn.run(
         "app.main:create_app",
         factory=True,
@@ -67,7 +77,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         timeout_graceful_shutdown=20,
-        log_level=settings.log_level.lower(),
+        log_config=logging_config(settings.log_level, settings.log_json),
+        access_log=False,
     )
     return 0
 
@@ -108,6 +119,37 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(_args: argparse.Namespace) -> int:
+    upgrade_to_head()
+    print(_run_in_session(importer.seed_catalog).summary())
+    return 0
+
+
+def cmd_import_challenges(args: argparse.Namespace) -> int:
+    try:
+        with open(args.file, encoding="utf-8") as handle:
+            categories, challenges = importer.split_import_document(json.load(handle))
+    except (OSError, ValueError, TypeError) as exc:
+        print(f"Cannot read {args.file}: {exc}", file=sys.stderr)
+        return 2
+    upgrade_to_head()
+
+    async def work(session: AsyncSession) -> tuple[ImportResult, ImportResult]:
+        category_result = await importer.import_categories(session, categories)
+        return category_result, await importer.import_challenges(session, challenges)
+
+    category_result, challenge_result = _run_in_session(work)
+    results = ([("category", category_result)] if categories else []) + [("challenge", challenge_result)]
+    for label, result in results:
+        print(
+            f"{label.capitalize()} items: {result.created} created, {result.updated} updated, "
+            f"{result.unchanged} unchanged, {len(result.rejected)} rejected."
+        )
+        for line in importer.describe_rejections(result):
+            print(f"  rejected {label} {line}", file=sys.stderr)
+    return 1 if category_result.rejected or challenge_result.rejected else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rejection-tracker", description="Rejection Tracker: graded rejection-exposure practice as a REST service."
@@ -129,12 +171,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", help=f"the password (else ${ADMIN_PASSWORD_ENV}, else a prompt); visible in the process list"
     )
     admin.set_defaults(func=cmd_create_admin)
+
+    seed = commands.add_parser(
+        "seed", help="add the shipped catalog's missing categories and challenges; existing ones are left alone"
+    )
+    seed.set_defaults(func=cmd_seed)
+
+    import_ = commands.add_parser(
+        "import-challenges",
+        help="upsert challenges by slug from a JSON file (exit 1 if any item was rejected)",
+        description='FILE holds a JSON list of challenges, or an object {"categories": [...], '
+        '"challenges": [...]} like the shipped catalog; categories are upserted first. '
+        "Each item is checked on its own: good ones are stored, rejected ones are listed.",
+    )
+    import_.add_argument("file", metavar="FILE", help="the JSON file to import")
+    import_.set_defaults(func=cmd_import_challenges)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, settings.log_json)
     code: int = args.func(args)
     return code
 

@@ -1,12 +1,12 @@
 """The FastAPI application factory."""
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
 
 import swagger_ui_bundle
 from fastapi import APIRouter, FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
 from fastapi.responses import HTMLResponse
 from fastapi.routing import APIRoute
@@ -14,10 +14,17 @@ from fastapi.staticfiles import StaticFiles
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.accounts.router import auth_router, me_router
+from app.attempts.router import router as attempts_router
+from app.catalog.admin_router import router as catalog_admin_router
+from app.catalog.router import router as catalog_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.errors import install_error_handlers
-from app.core.middleware import BodySizeLimitMiddleware
+from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
+from app.core.observability import RequestContextMiddleware, configure_logging
+from app.core.ratelimit import MemoryCounter, RateLimiter, RedisCounter
+from app.exports.router import router as export_router
+from app.progress.router import router as progress_router
 from app.system.router import router as system_router
 
 API_PREFIX = "/api/v1"
@@ -39,6 +46,20 @@ OPENAPI_TAGS = [
     {"name": "auth", "description": "Create an account and log in."},
     {"name": "me", "description": "Your account, your data and your personal API tokens."},
     {"name": "service", "description": "Liveness and readiness probes."},
+    {
+        "name": "progress",
+        "description": "Your desensitization trend, ready to chart, and the challenges to try next.",
+    },
+    {"name": "challenges", "description": "The catalog of graded challenges, and custom challenges of your own."},
+    {
+        "name": "admin",
+        "description": "Admins only: curate the catalog. Create challenges as drafts, publish or archive them, "
+        "import in bulk, manage categories. Read a challenge before editing it and send its `ETag` as `If-Match`.",
+    },
+    {
+        "name": "attempts",
+        "description": "The exposure log: each ask, its outcome and your distress (SUDS 0–100). Safe to retry.",
+    },
 ]
 
 
@@ -50,6 +71,11 @@ def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     api.include_router(auth_router)
     api.include_router(me_router)
+    api.include_router(progress_router)
+    api.include_router(catalog_router)
+    api.include_router(catalog_admin_router)
+    api.include_router(export_router)
+    api.include_router(attempts_router)
     return api
 
 
@@ -82,20 +108,24 @@ def create_app(
 ) -> FastAPI:
     """Build the app. Tests pass their own `sessionmaker`; otherwise the app owns an engine."""
     settings = settings or get_settings()
-    logging.getLogger("app").setLevel(settings.log_level.upper())
+    if settings.environment != "test":
+        configure_logging(settings.log_level, settings.log_json)
+
+    counter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        if sessionmaker is not None:
-            app.state.sessionmaker = sessionmaker
-            yield
-            return
-        engine = create_engine(settings.database_url, settings.database_timeout_seconds)
-        app.state.sessionmaker = create_sessionmaker(engine)
+        engine = None
+        if sessionmaker is None:
+            engine = create_engine(settings.database_url, settings.database_timeout_seconds)
+            app.state.sessionmaker = create_sessionmaker(engine)
         try:
             yield
         finally:
-            await engine.dispose()
+            if isinstance(counter, RedisCounter):
+                await counter.close()
+            if engine is not None:
+                await engine.dispose()
 
     app = FastAPI(
         title="Rejection Tracker",
@@ -109,10 +139,23 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(counter)
     if sessionmaker is not None:
         app.state.sessionmaker = sessionmaker
     install_error_handlers(app)
+    # Added innermost first: the request id and security headers wrap every answer, 413s included.
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
+            expose_headers=["ETag", "Retry-After", "X-Request-ID"],
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
+    app.add_middleware(RequestContextMiddleware)
     app.include_router(system_router)
     app.include_router(_api_router())
     if settings.docs_enabled:

@@ -1,7 +1,8 @@
+import hashlib
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service
@@ -14,12 +15,18 @@ from app.accounts.schemas import (
     UserPublic,
     UserUpdate,
 )
-from app.core.deps import CurrentUser, SessionDep, SettingsDep
+from app.core.deps import CurrentUser, RateLimiterDep, SessionDep, SettingsDep
 from app.core.errors import Unauthorized, problem_responses
 from app.core.schemas import Limit, Page
 from app.core.security import create_access_token
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+def _client(request: Request) -> str:
+    # Behind a proxy, uvicorn's proxy headers support has already put the real client here.
+    return request.client.host if request.client else "unknown"
+
 me_router = APIRouter(prefix="/me", tags=["me"], responses=problem_responses(401))
 
 
@@ -27,11 +34,14 @@ me_router = APIRouter(prefix="/me", tags=["me"], responses=problem_responses(401
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 422, 429),
     summary="Create an account",
 )
-async def register(data: UserCreate, session: SessionDep) -> UserPublic:
+async def register(
+    data: UserCreate, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
+) -> UserPublic:
     """Create an account. The email must be free; the password needs at least 10 characters."""
+    await limiter.check(f"register:client:{_client(request)}", settings.register_limit_per_client, 3600)
     user = await service.register(session, data)
     return UserPublic.model_validate(user)
 
@@ -39,16 +49,24 @@ async def register(data: UserCreate, session: SessionDep) -> UserPublic:
 @auth_router.post(
     "/token",
     response_model=AccessToken,
-    responses=problem_responses(401, 422),
+    responses=problem_responses(401, 422, 429),
     summary="Log in (OAuth2 password form)",
 )
 async def token(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep, settings: SettingsDep
+    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
 ) -> AccessToken:
     """Exchange email (`username`) and password for a short-lived access token.
 
-    This is what the **Authorize** button in `/docs` calls.
+    This is what the **Authorize** button in `/docs` calls. Logins are rate limited per
+    client and per account (429 with `Retry-After`).
     """
+    await limiter.check(f"login:client:{_client(request)}", settings.login_limit_per_client, 60)
+    account = hashlib.sha256(form.username.strip().lower().encode()).hexdigest()
+    await limiter.check(f"login:account:{account}", settings.login_limit_per_account, 300)
     user = await service.authenticate(session, form.username, form.password)
     if user is None:
         raise Unauthorized("Wrong email or password.")

@@ -27,7 +27,16 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     database_timeout_seconds: float = Field(default=5.0, gt=0)
     docs_enabled: bool = True
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_json: bool = True
+    # Browser origins allowed to call the API (CORS); empty allows none.
+    cors_origins: list[str] = []
+    # A shared store for rate limits across workers and instances; without it,
+    # each process counts on its own.
+    redis_url: str | None = None
+    login_limit_per_client: int = Field(default=20, ge=1, description="logins per minute per client address")
+    login_limit_per_account: int = Field(default=10, ge=1, description="logins per 5 minutes per email")
+    register_limit_per_client: int = Field(default=10, ge=1, description="registrations per hour per client address")
     support_message: str = DEFAULT_SUPPORT_MESSAGE
 
     @model_validator(mode="after")

@@ -12,6 +12,7 @@ from app.accounts.service import user_for_token
 from app.core.config import Settings
 from app.core.db import unit_of_work
 from app.core.errors import Forbidden, Unauthorized
+from app.core.ratelimit import RateLimiter
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -24,7 +25,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
+def get_rate_limiter(request: Request) -> RateLimiter:
+    limiter: RateLimiter = request.app.state.rate_limiter
+    return limiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 # scope="function": commit before the response is sent, so a failed commit is
 # answered as an error instead of being acknowledged and lost.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]

@@ -106,6 +106,7 @@ class TooManyRequests(AppError):
 
 class ServiceUnavailable(AppError):
     status_code, code, detail = 503, "service-unavailable", "The database is unavailable; try again shortly."
+    default_headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
 def problem_response(
@@ -171,7 +172,7 @@ async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
     if isinstance(exc, DBAPIError) and not _is_connectivity_error(exc):
         return await _unhandled(_request, exc)
     logger.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
-    return problem_response(503, ServiceUnavailable.detail, code=ServiceUnavailable.code, headers={"Retry-After": "5"})
+    return await _app_error(_request, ServiceUnavailable())
 
 
 def _is_connectivity_error(exc: DBAPIError) -> bool:

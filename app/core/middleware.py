@@ -1,4 +1,4 @@
-"""ASGI middleware: request body size limit."""
+"""ASGI middleware: request body size limit and security headers."""
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -58,3 +58,47 @@ class BodySizeLimitMiddleware:
             headers={"Connection": "close"},
         )
         await response(scope, receive, send)
+
+
+_API_CSP = b"default-src 'none'; frame-ancestors 'none'"
+# Swagger UI: our own script and styles, FastAPI's inline bootstrap, data: images; nothing third-party.
+_DOCS_CSP = (
+    b"default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    b"img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+class SecurityHeadersMiddleware:
+    """Headers that keep browsers from sniffing, framing or caching personal data."""
+
+    def __init__(self, app: ASGIApp, hsts: bool) -> None:
+        self.app = app
+        self.hsts = hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path: str = scope["path"]
+        is_docs = path == "/docs" or path.startswith(("/docs/", "/static/"))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"no-referrer"),
+                    (b"cross-origin-opener-policy", b"same-origin"),
+                    (b"content-security-policy", _DOCS_CSP if is_docs else _API_CSP),
+                ]
+                if not is_docs:
+                    # Answers hold personal data: no shared or browser caches.
+                    extra.append((b"cache-control", b"no-store"))
+                if self.hsts:
+                    extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+                message["headers"] = headers + [(k, v) for k, v in extra if k not in present]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

@@ -1,11 +1,12 @@
 import asyncio
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel
 from sqlalchemy import text
 
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import ServiceUnavailable, problem_responses
+from app.core.observability import metrics_payload
 
 router = APIRouter(tags=["service"])
 
@@ -31,3 +32,15 @@ async def ready(session: SessionDep, settings: SettingsDep) -> Status:
     except Exception as exc:
         raise ServiceUnavailable() from exc
     return Status(status="ok")
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text exposition"}},
+    summary="Prometheus metrics",
+)
+async def metrics() -> Response:
+    """Request counts and latencies by method, route template and status. No user ids as labels."""
+    payload, content_type = metrics_payload()
+    return Response(payload, media_type=content_type)

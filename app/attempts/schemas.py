@@ -1,0 +1,137 @@
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from app.core.models import utcnow
+from app.core.schemas import InputModel, MultiLine, OutputModel
+
+Outcome = Literal["rejected", "accepted", "partial", "avoided"]
+
+# Anything older is a typo (a year of 0024), not offline logging.
+EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
+# Room for a phone clock that runs a little fast.
+FUTURE_TOLERANCE = timedelta(minutes=5)
+
+PEAK_REQUIRED = "is required unless the outcome is `avoided`"
+
+
+def peak_missing(outcome: str, distress_peak: int | None) -> bool:
+    return outcome != "avoided" and distress_peak is None
+
+
+def _timestamp_text(value: Any) -> Any:
+    # Pydantic would read a number as Unix time; the contract speaks of RFC 3339 only.
+    if not isinstance(value, str):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be an RFC 3339 timestamp with an offset, e.g. 2026-05-01T18:30:00+02:00"
+        )
+    return value
+
+
+def _plausible_time(value: datetime) -> datetime:
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("is out of range") from None
+    if value < EARLIEST_OCCURRED_AT:
+        raise ValueError("must not lie before 2000-01-01")
+    if value > utcnow() + FUTURE_TOLERANCE:
+        raise ValueError("must not lie more than 5 minutes in the future")
+    return value
+
+
+# Constraints live in the types; descriptions on the fields, where OpenAPI shows them
+# even for an optional (nullable) field.
+Score = Annotated[int, Field(strict=True, ge=0, le=100)]  # strict: 50.5, true and "50" are refused
+OccurredAt = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_plausible_time)]
+Notes = Annotated[str, StringConstraints(max_length=4000), MultiLine]
+
+OCCURRED_AT = (
+    "When it happened: RFC 3339 with an offset (any offset; stored and answered in UTC). "
+    "May lie in the past for offline logging, back to 2000-01-01; at most 5 minutes ahead."
+)
+OUTCOME = "`rejected`, `accepted`, `partial`, or `avoided` (you did not go through with it)."
+DISTRESS_BEFORE = "SUDS 0–100 just before asking (anticipatory distress)."
+DISTRESS_PEAK = "SUDS 0–100 at the worst moment; required unless the outcome is `avoided`."
+DISTRESS_AFTER = "SUDS 0–100 a few minutes afterwards."
+EXPECTED_REJECTION = "0–100: how likely you thought a no was, before asking (a percentage)."
+NOTES = "Free text, at most 4000 characters."
+CLEARS = " `null` clears it."
+NOTES_EXAMPLE = "She said no, smiled, and it was fine."
+
+
+class AttemptCreate(InputModel):
+    id: uuid.UUID | None = Field(
+        default=None,
+        description="Optional, made by the client: sending the same attempt again with the same id stores it once.",
+        examples=["0b6f4a52-8f7e-4c39-9a57-2f1f3b0c6a11"],
+    )
+    challenge_id: uuid.UUID = Field(
+        description="A published catalog challenge or one of your own challenges.",
+        examples=["5d0c7f7e-3a4b-4f8e-9a3c-1b2d3e4f5a6b"],
+    )
+    occurred_at: OccurredAt | None = Field(
+        default=None, description=OCCURRED_AT + " Default: now.", examples=["2026-05-01T18:30:00+02:00"]
+    )
+    outcome: Outcome = Field(description=OUTCOME, examples=["rejected"])
+    distress_before: Score = Field(description=DISTRESS_BEFORE, examples=[60])
+    # validate_default: a missing peak is checked against the outcome too.
+    distress_peak: Score | None = Field(default=None, validate_default=True, description=DISTRESS_PEAK, examples=[70])
+    distress_after: Score | None = Field(default=None, description=DISTRESS_AFTER, examples=[25])
+    expected_rejection: Score | None = Field(default=None, description=EXPECTED_REJECTION, examples=[80])
+    notes: Notes | None = Field(default=None, description=NOTES, examples=[NOTES_EXAMPLE])
+
+    @field_validator("distress_peak")
+    @classmethod
+    def _peak_unless_avoided(cls, value: int | None, info: ValidationInfo) -> int | None:
+        # `outcome` is declared earlier, so it is in `info.data` whenever it was valid.
+        outcome = info.data.get("outcome")
+        if outcome is not None and peak_missing(outcome, value):
+            raise ValueError(PEAK_REQUIRED)
+        return value
+
+
+class AttemptUpdate(InputModel):
+    """A partial update: fields left out keep their value. The challenge cannot change."""
+
+    occurred_at: OccurredAt | None = Field(default=None, description=OCCURRED_AT, examples=["2026-05-01T18:30:00Z"])
+    outcome: Outcome | None = Field(default=None, description=OUTCOME, examples=["partial"])
+    distress_before: Score | None = Field(default=None, description=DISTRESS_BEFORE, examples=[60])
+    distress_peak: Score | None = Field(default=None, description=DISTRESS_PEAK + CLEARS, examples=[70])
+    distress_after: Score | None = Field(default=None, description=DISTRESS_AFTER + CLEARS, examples=[25])
+    expected_rejection: Score | None = Field(default=None, description=EXPECTED_REJECTION + CLEARS, examples=[80])
+    notes: Notes | None = Field(default=None, description=NOTES + " `null` clears them.", examples=[NOTES_EXAMPLE])
+
+    @field_validator("occurred_at", "outcome", "distress_before", mode="before")
+    @classmethod
+    def _required_fields_not_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("may be left out, but not set to null")
+        return value
+
+
+class AttemptPublic(OutputModel):
+    id: uuid.UUID
+    challenge_id: uuid.UUID = Field(description="The challenge attempted.")
+    occurred_at: datetime = Field(description="When it happened, in UTC.")
+    outcome: Outcome = Field(description=OUTCOME, examples=["rejected"])
+    distress_before: int = Field(description=DISTRESS_BEFORE, examples=[60])
+    distress_peak: int | None = Field(description="SUDS 0–100 at the worst moment; null when avoided.", examples=[70])
+    distress_after: int | None = Field(description=DISTRESS_AFTER, examples=[25])
+    expected_rejection: int | None = Field(description=EXPECTED_REJECTION, examples=[80])
+    notes: str | None = Field(description=NOTES, examples=[NOTES_EXAMPLE])
+    difficulty: int = Field(description="The challenge's difficulty (1–10) when this was logged.", examples=[3])
+    category: str = Field(description="The challenge's category slug when this was logged.", examples=["everyday"])
+    created_at: datetime = Field(description="When it was logged.")
+    updated_at: datetime = Field(description="When it was last changed.")

@@ -1,0 +1,79 @@
+import csv
+import io
+from collections.abc import Iterable
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.accounts.models import ApiToken, User
+from app.accounts.schemas import ApiTokenPublic, UserPublic
+from app.attempts.models import Attempt
+from app.attempts.schemas import AttemptPublic
+from app.catalog.models import Challenge
+from app.catalog.schemas import ChallengePublic
+from app.core.models import utcnow
+from app.exports.schemas import AccountExport
+
+CSV_COLUMNS = (
+    "id",
+    "occurred_at",
+    "challenge_id",
+    "challenge_title",
+    "outcome",
+    "distress_before",
+    "distress_peak",
+    "distress_after",
+    "expected_rejection",
+    "difficulty",
+    "category",
+    "notes",
+    "created_at",
+    "updated_at",
+)
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+async def export_account(session: AsyncSession, user: User) -> AccountExport:
+    attempts = await session.scalars(
+        select(Attempt).where(Attempt.user_id == user.id).order_by(Attempt.occurred_at, Attempt.id)
+    )
+    challenges = await session.scalars(
+        select(Challenge).where(Challenge.owner_id == user.id).order_by(Challenge.created_at, Challenge.id)
+    )
+    tokens = await session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id).order_by(ApiToken.created_at, ApiToken.id)
+    )
+    return AccountExport(
+        exported_at=utcnow(),
+        account=UserPublic.model_validate(user),
+        attempts=[AttemptPublic.model_validate(a) for a in attempts],
+        custom_challenges=[ChallengePublic.model_validate(c) for c in challenges],
+        api_tokens=[ApiTokenPublic.model_validate(t) for t in tokens],
+    )
+
+
+def _cell(value: object) -> object:
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+async def export_attempts_csv(session: AsyncSession, user: User) -> str:
+    rows = await session.execute(
+        select(Attempt, Challenge.title)
+        .join(Challenge, Challenge.id == Attempt.challenge_id)
+        .where(Attempt.user_id == user.id)
+        .order_by(Attempt.occurred_at, Attempt.id)
+    )
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(_csv_row(attempt, title) for attempt, title in rows)
+    return out.getvalue()
+
+
+def _csv_row(attempt: Attempt, challenge_title: str) -> Iterable[object]:
+    public = AttemptPublic.model_validate(attempt).model_dump(mode="json")
+    public["challenge_title"] = challenge_title
+    return [_cell(public[column]) for column in CSV_COLUMNS]
