@@ -7,13 +7,15 @@ SQLite by default; PostgreSQL when TEST_DATABASE_URL is set
 import asyncio
 import os
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import httpx
 import pytest
+from pwdlib import PasswordHash
+from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -22,6 +24,7 @@ from app.accounts.models import User
 from app.accounts.schemas import UserCreate
 from app.attempts.models import Attempt
 from app.catalog.models import Category, Challenge
+from app.core import security
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.migrations import upgrade_to_head
@@ -42,6 +45,19 @@ async def reset_postgres(url: str) -> None:
         await conn.execute(text("DROP SCHEMA public CASCADE"))
         await conn.execute(text("CREATE SCHEMA public"))
     await engine.dispose()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashing() -> Iterator[None]:
+    """Argon2 with minimal cost: still real hashing, but hundreds of test accounts stay fast.
+
+    Production parameters are unchanged; tests that start the service as a subprocess use them.
+    """
+    fast = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(security, "_password_hash", fast)
+        patch.setattr(security, "_DUMMY_HASH", fast.hash("dummy password for unknown emails"))
+        yield
 
 
 @pytest.fixture(scope="session")

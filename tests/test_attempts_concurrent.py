@@ -34,20 +34,23 @@ class Racer:
 
 @pytest.fixture
 async def racer(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Racer]:
-    """A committed user with a custom challenge, and a client on an app whose every request commits for real."""
+    """A committed user with a custom challenge, and a client on an app whose every request commits for real.
+
+    Everything is named uniquely and removed afterwards, so the rolled-back tests never see it.
+    """
     sessionmaker = create_sessionmaker(engine)
     suffix = uuid.uuid4().hex[:10]
     async with sessionmaker() as session:
         user = User(email=f"racer-{suffix}@example.com", password_hash="-", timezone="UTC")
         session.add(user)
-        if await session.get(Category, "everyday") is None:
-            session.add(Category(slug="everyday", name="Everyday", description=""))
+        category = Category(slug=f"race-{suffix}", name="Race", description="")
+        session.add(category)
         await session.flush()
         challenge = Challenge(
             slug=f"race-{suffix}",
             title="Ask twice at once",
             description="-",
-            category_slug="everyday",
+            category_slug=category.slug,
             difficulty=2,
             status="published",
             owner_id=user.id,
@@ -64,6 +67,7 @@ async def racer(engine: AsyncEngine, settings: Settings) -> AsyncIterator[Racer]
         # The user's attempts, records and custom challenge go with the user (ON DELETE CASCADE).
         async with sessionmaker.begin() as session:
             await session.execute(delete(User).where(User.id == user.id))
+            await session.execute(delete(Category).where(Category.slug == category.slug))
 
 
 async def _fire(racer: Racer, body: dict[str, Any], headers: dict[str, str]) -> list[httpx.Response]:

@@ -47,3 +47,8 @@ async def test_sqlite_connections_use_wal_and_a_busy_timeout(engine: AsyncEngine
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
         assert (await conn.execute(text("PRAGMA busy_timeout"))).scalar() == 5000
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
+
+
+async def test_lower_folds_every_alphabet_on_both_databases(session: AsyncSession) -> None:
+    # Case-insensitive search relies on lower(); SQLite's own folds ASCII only.
+    assert await session.scalar(text("SELECT lower('ÄÖÜ ÉCOLE Ωmega')")) == "äöü école ωmega"

@@ -27,6 +27,7 @@ def _client(request: Request) -> str:
     # Behind a proxy, uvicorn's proxy headers support has already put the real client here.
     return request.client.host if request.client else "unknown"
 
+
 me_router = APIRouter(prefix="/me", tags=["me"], responses=problem_responses(401))
 
 

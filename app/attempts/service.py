@@ -126,6 +126,8 @@ async def create_attempt(
         request_hash=digest,
     )
     if idempotency_key is not None:
+        # Expired keys go when their owner next logs with a key: only this user's rows are
+        # touched, so concurrent writers never wait on each other's purge.
         await session.execute(
             delete(IdempotencyRecord).where(
                 IdempotencyRecord.user_id == user.id, IdempotencyRecord.created_at < utcnow() - IDEMPOTENCY_RETENTION

@@ -158,16 +158,23 @@ class ChallengePublic(OutputModel):
     id: uuid.UUID = Field(description="The challenge's id; attempts refer to it as `challenge_id`.")
     slug: str = Field(description="A stable, human-readable key.", examples=["ask-stranger-for-the-time"])
     title: str = Field(description="The ask in one line.", examples=["Ask a stranger for the time"])
-    description: str = Field(description="Where, whom and how to ask, and how to leave gracefully after a no.")
+    description: str = Field(
+        description="Where, whom and how to ask, and how to leave gracefully after a no.",
+        examples=["At a bus stop, ask someone who does not look rushed for the time; thank them either way."],
+    )
     category: str = Field(
         validation_alias=AliasChoices("category_slug", "category"),
         description="The category's slug.",
         examples=["everyday"],
     )
     difficulty: int = Field(description="1 (barely uncomfortable) to 10 (the hardest asks).", examples=[3])
-    tips: list[str] = Field(description="Short tips for this ask.")
-    status: ChallengeStatus = Field(description="`draft`, `published` or `archived`.")
-    is_custom: bool = Field(description="True for a challenge you wrote yourself, seen by nobody else.")
+    tips: list[str] = Field(
+        description="Short tips for this ask.", examples=[["They said no to the request, not to you."]]
+    )
+    status: ChallengeStatus = Field(description="`draft`, `published` or `archived`.", examples=["published"])
+    is_custom: bool = Field(
+        description="True for a challenge you wrote yourself, seen by nobody else.", examples=[False]
+    )
     created_at: datetime = Field(description="When it was created (UTC).")
     updated_at: datetime = Field(description="When it last changed (UTC).")
 

@@ -12,7 +12,9 @@ from app.progress.schemas import TrendPublic
 router = APIRouter(prefix="/me", tags=["progress"], responses=problem_responses(401))
 
 
-@router.get("/trend", response_model=TrendPublic, responses=problem_responses(422), summary="Your trend")
+@router.get(
+    "/trend", response_model=TrendPublic, responses=problem_responses(422), summary="Your desensitization trend"
+)
 async def read_trend(
     user: CurrentUser,
     session: SessionDep,
@@ -27,7 +29,7 @@ async def read_trend(
     until: Annotated[
         AwareDatetime | None,
         Query(
-            description="Only attempts before this time (RFC 3339 with an offset).",
+            description="Only attempts before this time (RFC 3339 with an offset); not before `since`.",
             examples=["2026-11-01T00:00:00+01:00"],
         ),
     ] = None,

@@ -190,6 +190,9 @@ class LevelReason(OutputModel):
 
 
 class Level(OutputModel):
+    """Your rung on the difficulty ladder, from the attempts in the window (all of them unless `since`/`until`
+    narrow it; `next-challenges` always uses your whole history)."""
+
     current_difficulty: int = Field(
         ge=1,
         le=10,
