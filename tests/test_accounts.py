@@ -26,6 +26,10 @@ def assert_problem(response: httpx.Response, status: int) -> dict[str, object]:
     body: dict[str, object] = response.json()
     assert body["status"] == status
     assert {"type", "title", "detail"} <= body.keys()
+    if status == 422:
+        # The contract: every validation error names the offending inputs.
+        assert isinstance(body["errors"], list)
+        assert body["errors"]
     return body
 
 

@@ -3,7 +3,6 @@ import json
 import uuid
 from datetime import datetime, timedelta
 
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy import Select, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,9 +23,8 @@ KEY_REUSED = "This Idempotency-Key was already used for a different request; use
 ID_TAKEN = "An attempt with this id already exists and differs from this request; make a new id for a new attempt."
 
 
-def _invalid(field: str, msg: str, error_type: str) -> RequestValidationError:
-    # Rendered like the schema's own validation errors, with `errors` pointing at the field.
-    return RequestValidationError([{"loc": ("body", field), "msg": msg, "type": error_type}])
+def _invalid(field: str, msg: str, error_type: str) -> InvalidInput:
+    return InvalidInput(msg, loc=("body", field), error_type=error_type)
 
 
 def request_hash(data: AttemptCreate) -> str:
@@ -166,7 +164,7 @@ async def list_attempts(
     cursor: str | None,
 ) -> tuple[list[Attempt], str | None]:
     if since is not None and until is not None and since > until:
-        raise InvalidInput("`since` must not lie after `until`.")
+        raise InvalidInput("`since` must not lie after `until`.", loc=("query", "since"))
     query = _own(user)
     if since is not None:
         query = query.where(Attempt.occurred_at >= since)

@@ -5,7 +5,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from fastapi.exceptions import RequestValidationError
 from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,7 +21,7 @@ from app.catalog.schemas import (
     ChallengeCreate,
     ChallengeUpdate,
 )
-from app.core.errors import Conflict, Forbidden, NotFound, PreconditionFailed
+from app.core.errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from app.core.pagination import paginate
 
 # `If-Match` as parsed by the router: "*" or the opaque strong entity tags listed.
@@ -41,9 +40,9 @@ class ChallengeFilters:
     is_custom: bool | None = None
 
 
-def invalid_field(loc: tuple[str | int, ...], msg: str, kind: str) -> RequestValidationError:
-    """A 422 shaped like FastAPI's own, for checks that need the database."""
-    return RequestValidationError([{"loc": loc, "msg": msg, "type": kind}])
+def invalid_field(loc: tuple[str | int, ...], msg: str, kind: str) -> InvalidInput:
+    """A 422 for checks that need the database."""
+    return InvalidInput(msg, loc=loc, error_type=kind)
 
 
 def etag(challenge: Challenge) -> str:

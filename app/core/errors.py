@@ -6,6 +6,7 @@ unexpected crashes) as `application/problem+json`.
 """
 
 import logging
+from collections.abc import Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
@@ -59,6 +60,7 @@ class AppError(Exception):
     code: str = "internal-error"
     detail: str = "The server could not handle the request."
     default_headers: ClassVar[dict[str, str]] = {}
+    errors: list[dict[str, Any]] | None = None
 
     def __init__(self, detail: str | None = None, *, headers: dict[str, str] | None = None) -> None:
         super().__init__(detail or self.detail)
@@ -97,7 +99,15 @@ class PayloadTooLarge(AppError):
 
 
 class InvalidInput(AppError):
+    """A 422 found after schema validation (it needs the database, or several fields), shaped like the schema's own."""
+
     status_code, code, detail = 422, "validation-error", "The input is not valid."
+
+    def __init__(
+        self, detail: str | None = None, *, loc: Sequence[str | int] = (), error_type: str = "value_error"
+    ) -> None:
+        super().__init__(detail)
+        self.errors = [{"loc": list(loc), "msg": self.detail, "type": error_type}]
 
 
 class TooManyRequests(AppError):
@@ -151,7 +161,7 @@ def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:
 
 async def _app_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, AppError)
-    return problem_response(exc.status_code, exc.detail, code=exc.code, headers=exc.headers)
+    return problem_response(exc.status_code, exc.detail, code=exc.code, headers=exc.headers, errors=exc.errors)
 
 
 async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:

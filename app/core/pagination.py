@@ -13,8 +13,7 @@ from sqlalchemy import Select, literal, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from app.core.errors import InvalidInput
-from app.core.schemas import decode_cursor, encode_cursor
+from app.core.schemas import decode_cursor, encode_cursor, invalid_cursor
 
 M = TypeVar("M")
 
@@ -41,7 +40,7 @@ def _from_json(value: Any, python_type: type) -> Any:
             return value
     except (TypeError, ValueError):
         pass
-    raise InvalidInput("The cursor is not valid; pass the `next_cursor` of a previous page.")
+    raise invalid_cursor()
 
 
 async def paginate(

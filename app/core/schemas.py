@@ -57,6 +57,10 @@ def encode_cursor(values: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
+def invalid_cursor() -> InvalidInput:
+    return InvalidInput("The cursor is not valid; pass the `next_cursor` of a previous page.", loc=("query", "cursor"))
+
+
 def decode_cursor(cursor: str, length: int) -> list[Any]:
     """The key values in a cursor we issued; 422 for anything else."""
     try:
@@ -65,5 +69,5 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     except (ValueError, binascii.Error, UnicodeError):
         values = None
     if not isinstance(values, list) or len(values) != length:
-        raise InvalidInput("The cursor is not valid; pass the `next_cursor` of a previous page.")
+        raise invalid_cursor()
     return values
