@@ -45,21 +45,17 @@ This service supports self-help practice; it is no substitute for professional c
 OPENAPI_TAGS = [
     {"name": "auth", "description": "Create an account and log in."},
     {"name": "me", "description": "Your account, your data and your personal API tokens."},
-    {"name": "service", "description": "Liveness and readiness probes."},
-    {
-        "name": "progress",
-        "description": "Your desensitization trend, ready to chart, and the challenges to try next.",
-    },
     {"name": "challenges", "description": "The catalog of graded challenges, and custom challenges of your own."},
-    {
-        "name": "admin",
-        "description": "Admins only: curate the catalog. Create challenges as drafts, publish or archive them, "
-        "import in bulk, manage categories. Read a challenge before editing it and send its `ETag` as `If-Match`.",
-    },
     {
         "name": "attempts",
         "description": "The exposure log: each ask, its outcome and your distress (SUDS 0–100). Safe to retry.",
     },
+    {"name": "progress", "description": "Your desensitization trend, ready to chart, and the challenges to try next."},
+    {
+        "name": "admin",
+        "description": "Admins only: curate the catalog. Create challenges as drafts, publish or archive them, import in bulk, manage categories. Read a challenge before editing it and send its `ETag` as `If-Match`.",
+    },
+    {"name": "service", "description": "Liveness, readiness and metrics."},
 ]
 
 
