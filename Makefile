@@ -5,13 +5,19 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv/.synced
 
-.PHONY: run test lint fmt install clean
+.PHONY: run test lint fmt install clean bench bench-scale
 
 run: $(VENV) ## Serve the API on the embedded SQLite default
 	.venv/bin/rejection-tracker serve $(ARGS)
 
 test: $(VENV) ## Run the test suite (SQLite; set TEST_DATABASE_URL for PostgreSQL)
 	.venv/bin/pytest $(ARGS)
+
+bench: $(VENV) ## Benchmark against a minimal baseline on PostgreSQL with wrk; writes bench/RESULTS.md
+	.venv/bin/python -m bench.run $(ARGS)
+
+bench-scale: $(VENV) ## The same, with 1,000,000 attempts in the database
+	.venv/bin/python -m bench.run --scale $(ARGS)
 
 lint: $(VENV) ## ruff, mypy and hadolint
 	.venv/bin/ruff check app tests migrations bench examples

@@ -53,7 +53,10 @@ OPENAPI_TAGS = [
     {"name": "progress", "description": "Your desensitization trend, ready to chart, and the challenges to try next."},
     {
         "name": "admin",
-        "description": "Admins only: curate the catalog. Create challenges as drafts, publish or archive them, import in bulk, manage categories. Read a challenge before editing it and send its `ETag` as `If-Match`.",
+        "description": (
+            "Admins only: curate the catalog. Create challenges as drafts, publish or archive them, import in "
+            "bulk, manage categories. Read a challenge before editing it and send its `ETag` as `If-Match`."
+        ),
     },
     {"name": "service", "description": "Liveness, readiness and metrics."},
 ]

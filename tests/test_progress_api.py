@@ -126,6 +126,22 @@ async def test_since_and_until_narrow_the_window(
     assert empty["attempts"] == 0
 
 
+async def test_two_exposures_seconds_apart_have_no_trend_line(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
+) -> None:
+    challenge = await make_challenge()
+    now = utcnow()
+    await make_attempt(alice.user, challenge, occurred_at=now - timedelta(seconds=5), distress_peak=80)
+    await make_attempt(alice.user, challenge, occurred_at=now, distress_peak=30)
+    body = await get_trend(client, alice)
+    for line in (body["distress_trend"], body["adjusted_trend"], *body["by_category"]):
+        assert line["slope_per_week"] is None
+    for line in (body["distress_trend"], body["adjusted_trend"]):
+        assert (line["ci_low"], line["ci_high"], line["p_value"]) == (None, None, None)
+        assert line["n"] == 2
+    assert body["status"] == "insufficient_data"
+
+
 @pytest.mark.parametrize(
     "params",
     [
@@ -393,7 +409,7 @@ async def test_progress_is_documented_for_frontends(client: httpx.AsyncClient) -
     assert next_op["operationId"] == "progress-list_next_challenges"
     assert {"401", "422"} <= set(trend_op["responses"]) & set(next_op["responses"])
     assert "progress" in {tag["name"] for tag in spec["tags"]}
-    assert {p["name"] for p in trend_op["parameters"]} == {"since", "until"}
+    assert {p["name"] for p in trend_op["parameters"]} == {"since", "until", "if-none-match"}
     assert all(p.get("description") for p in trend_op["parameters"] + next_op["parameters"])
     assert next_op["responses"]["200"]["content"]["application/json"]["schema"]["type"] == "array"
 

@@ -148,6 +148,38 @@ def test_many_exposures_on_two_days_are_insufficient_data() -> None:
     assert trend([*records, rec(2, 20)]).status == "improving"
 
 
+def test_no_trend_line_until_exposures_span_three_local_days() -> None:
+    # Two asks seconds apart once extrapolated to a slope of about −49 million points a week.
+    seconds_apart = [rec(0, 80, at=START), rec(0, 30, at=START + timedelta(seconds=5))]
+    two_days = [rec(day + hour / 24, 90 - 10 * (day * 3 + hour)) for day in (0, 1) for hour in range(3)]
+    for records in (seconds_apart, two_days):
+        result = trend(records)
+        for line in (result.distress_trend, result.adjusted_trend):
+            assert (line.slope_per_week, line.intercept, line.ci_low, line.ci_high, line.p_value) == (None,) * 5
+            assert line.n == len(records)
+            assert line.baseline is not None
+        assert [c.slope_per_week for c in result.by_category] == [None]
+    third = trend([*two_days, rec(2, 20)])
+    assert third.distress_trend.slope_per_week is not None
+    assert third.distress_trend.p_value is not None
+
+
+def test_days_for_the_trend_line_are_local_days() -> None:
+    # 22:00 and 23:30 UTC, then 23:30 UTC the next day: two days in UTC, three in Berlin (UTC+1).
+    late = START.replace(hour=23, minute=30)
+    utc_two_days = [rec(0, 80, at=START.replace(hour=22)), rec(0, 70, at=late), rec(1, 60, at=late + timedelta(days=1))]
+    assert trend(utc_two_days).distress_trend.slope_per_week is None
+    assert trend(utc_two_days, timezone="Europe/Berlin").distress_trend.slope_per_week is not None
+
+
+def test_a_category_needs_its_own_three_days_for_a_slope() -> None:
+    records = [rec(d, 80 - 10 * d, category="work") for d in range(4)]
+    records += [rec(d + 0.5, 60 - 10 * d, category="social") for d in range(2)]
+    result = {c.category: c for c in trend(records).by_category}
+    assert result["work"].slope_per_week == -70.0
+    assert result["social"].slope_per_week is None
+
+
 def test_avoided_attempts_are_not_exposures() -> None:
     records = [*falling(10), rec(3.5, None, outcome="avoided"), rec(4.5, None, outcome="avoided")]
     result = trend(records)

@@ -35,7 +35,7 @@ me_router = APIRouter(prefix="/me", tags=["me"], responses=problem_responses(401
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(409, 422, 429),
+    responses=problem_responses(409, 413, 422, 429),
     summary="Create an account",
 )
 async def register(
@@ -50,7 +50,7 @@ async def register(
 @auth_router.post(
     "/token",
     response_model=AccessToken,
-    responses=problem_responses(401, 422, 429),
+    responses=problem_responses(401, 413, 422, 429),
     summary="Log in (OAuth2 password form)",
 )
 async def token(
@@ -80,7 +80,7 @@ async def read_me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
 
 
-@me_router.patch("", response_model=UserPublic, responses=problem_responses(422), summary="Change your account")
+@me_router.patch("", response_model=UserPublic, responses=problem_responses(413, 422), summary="Change your account")
 async def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
     """Change `display_name` and `timezone`; fields left out keep their value."""
     user = await service.update_user(session, user, data)
@@ -98,7 +98,7 @@ async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
     "/tokens",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiTokenCreated,
-    responses=problem_responses(422),
+    responses=problem_responses(413, 422),
     summary="Create a personal API token",
 )
 async def create_token(data: ApiTokenCreate, user: CurrentUser, session: SessionDep) -> ApiTokenCreated:

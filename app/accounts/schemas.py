@@ -24,7 +24,12 @@ TimeZone = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),
     AfterValidator(_iana_time_zone),
-    Field(description="An IANA time zone name; streaks and days follow it.", examples=["Europe/Berlin"]),
+    # Listed in the schema, so clients (and the docs' dropdown) know every name the server takes.
+    Field(
+        description="An IANA time zone name; streaks and days follow it.",
+        examples=["Europe/Berlin"],
+        json_schema_extra={"enum": sorted(_time_zones())},
+    ),
 ]
 DisplayName = Annotated[
     str,

@@ -2,13 +2,12 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
-from pydantic import AwareDatetime
 
 from app.attempts import service
 from app.attempts.schemas import AttemptCreate, AttemptPublic, AttemptUpdate, Outcome
 from app.core.deps import CurrentUser, SessionDep
 from app.core.errors import problem_responses
-from app.core.schemas import Limit, Page
+from app.core.schemas import Limit, Page, Timestamp
 
 router = APIRouter(prefix="/attempts", tags=["attempts"], responses=problem_responses(401))
 
@@ -64,10 +63,10 @@ async def list_attempts(
     user: CurrentUser,
     session: SessionDep,
     since: Annotated[
-        AwareDatetime | None, Query(description="Only attempts at or after this time (RFC 3339 with an offset).")
+        Timestamp | None, Query(description="Only attempts at or after this time (RFC 3339 with an offset).")
     ] = None,
     until: Annotated[
-        AwareDatetime | None, Query(description="Only attempts before this time (RFC 3339 with an offset).")
+        Timestamp | None, Query(description="Only attempts before this time (RFC 3339 with an offset).")
     ] = None,
     challenge_id: Annotated[uuid.UUID | None, Query(description="Only attempts at this challenge.")] = None,
     outcome: Annotated[Outcome | None, Query(description="Only attempts with this outcome.")] = None,

@@ -4,17 +4,15 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
-    AwareDatetime,
-    BeforeValidator,
+    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
-from pydantic_core import PydanticCustomError
 
 from app.core.models import utcnow
-from app.core.schemas import InputModel, MultiLine, OutputModel
+from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, Timestamp
 
 Outcome = Literal["rejected", "accepted", "partial", "avoided"]
 
@@ -28,15 +26,6 @@ PEAK_REQUIRED = "is required unless the outcome is `avoided`"
 
 def peak_missing(outcome: str, distress_peak: int | None) -> bool:
     return outcome != "avoided" and distress_peak is None
-
-
-def _timestamp_text(value: Any) -> Any:
-    # Pydantic would read a number as Unix time; the contract speaks of RFC 3339 only.
-    if not isinstance(value, str):
-        raise PydanticCustomError(
-            "datetime_type", "Input should be an RFC 3339 timestamp with an offset, e.g. 2026-05-01T18:30:00+02:00"
-        )
-    return value
 
 
 def _plausible_time(value: datetime) -> datetime:
@@ -53,8 +42,8 @@ def _plausible_time(value: datetime) -> datetime:
 
 # Constraints live in the types; descriptions on the fields, where OpenAPI shows them
 # even for an optional (nullable) field.
-Score = Annotated[int, Field(strict=True, ge=0, le=100)]  # strict: 50.5, true and "50" are refused
-OccurredAt = Annotated[AwareDatetime, BeforeValidator(_timestamp_text), AfterValidator(_plausible_time)]
+Score = Annotated[int, Field(strict=True, ge=0, le=100), IntegralNumber]  # strict: 50.5, true and "50" are refused
+OccurredAt = Annotated[Timestamp, AfterValidator(_plausible_time)]
 Notes = Annotated[str, StringConstraints(max_length=4000), MultiLine]
 
 OCCURRED_AT = (
@@ -102,8 +91,23 @@ class AttemptCreate(InputModel):
         return value
 
 
+# Fields a PATCH may leave out but not set to null.
+NOT_NULLABLE_IN_UPDATE = ("occurred_at", "outcome", "distress_before")
+
+
+def _document_not_nullable(schema: dict[str, Any]) -> None:
+    # `X | None = None` only represents "left out"; the documented schema says what clients may send.
+    for name in NOT_NULLABLE_IN_UPDATE:
+        prop = schema["properties"][name]
+        variants = [v for v in prop.pop("anyOf") if v != {"type": "null"}]
+        prop.update(variants[0])
+        del prop["default"]
+
+
 class AttemptUpdate(InputModel):
     """A partial update: fields left out keep their value. The challenge cannot change."""
+
+    model_config = ConfigDict(json_schema_extra=_document_not_nullable)
 
     occurred_at: OccurredAt | None = Field(default=None, description=OCCURRED_AT, examples=["2026-05-01T18:30:00Z"])
     outcome: Outcome | None = Field(default=None, description=OUTCOME, examples=["partial"])
@@ -113,7 +117,7 @@ class AttemptUpdate(InputModel):
     expected_rejection: Score | None = Field(default=None, description=EXPECTED_REJECTION + CLEARS, examples=[80])
     notes: Notes | None = Field(default=None, description=NOTES + " `null` clears them.", examples=[NOTES_EXAMPLE])
 
-    @field_validator("occurred_at", "outcome", "distress_before", mode="before")
+    @field_validator(*NOT_NULLABLE_IN_UPDATE, mode="before")
     @classmethod
     def _required_fields_not_null(cls, value: Any) -> Any:
         if value is None:

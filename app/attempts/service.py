@@ -1,16 +1,21 @@
+import functools
 import hashlib
 import json
+import time
 import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any, cast
 
-from sqlalchemy import Select, delete, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import ColumnElement, Delete, Select, Table, bindparam, delete, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.attempts.models import Attempt, IdempotencyRecord
 from app.attempts.schemas import PEAK_REQUIRED, AttemptCreate, AttemptPublic, AttemptUpdate, Outcome, peak_missing
 from app.catalog.models import Challenge
+from app.core.db import insert_or_ignore
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.models import utcnow
 from app.core.pagination import paginate
@@ -21,6 +26,7 @@ IDEMPOTENCY_RETENTION = timedelta(hours=24)
 NOT_FOUND = "No attempt with that id."
 KEY_REUSED = "This Idempotency-Key was already used for a different request; use a new key for a new attempt."
 ID_TAKEN = "An attempt with this id already exists and differs from this request; make a new id for a new attempt."
+RACE = "A concurrent change got in the way; send the request again."
 
 
 def _invalid(field: str, msg: str, error_type: str) -> InvalidInput:
@@ -33,18 +39,18 @@ def request_hash(data: AttemptCreate) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-async def _loggable_challenge(session: AsyncSession, user: User, challenge_id: uuid.UUID) -> Challenge:
-    challenge = await session.scalar(
-        select(Challenge).where(
-            Challenge.id == challenge_id,
-            ((Challenge.owner_id.is_(None)) & (Challenge.status == "published"))
-            | ((Challenge.owner_id == user.id) & (Challenge.status != "archived")),
-        )
+def _loggable(user_id: Any, challenge_id: Any) -> ColumnElement[bool]:
+    loggable: ColumnElement[bool] = (Challenge.id == challenge_id) & (
+        ((Challenge.owner_id.is_(None)) & (Challenge.status == "published"))
+        | ((Challenge.owner_id == user_id) & (Challenge.status != "archived"))
     )
-    if challenge is None:
+    return loggable
+
+
+async def _check_loggable(session: AsyncSession, user: User, challenge_id: uuid.UUID) -> None:
+    if await session.scalar(select(Challenge.id).where(_loggable(user.id, challenge_id))) is None:
         # One answer for unknown, unpublished and other people's challenges, so none can be told apart.
         raise _invalid("challenge_id", "No challenge with that id that you can log.", "challenge_not_found")
-    return challenge
 
 
 async def _replay_by_key(session: AsyncSession, user: User, key: str, digest: str) -> AttemptPublic | None:
@@ -81,71 +87,156 @@ async def _replay(
 
 async def _remember(session: AsyncSession, user: User, key: str, digest: str, public: AttemptPublic) -> None:
     """Store the answer under `key`; a concurrent request that stored it first has stored the same answer."""
-    try:
-        async with session.begin_nested():
-            session.add(_record(user, key, digest, public))
-    except IntegrityError:
-        pass
+    statements = _statements(session.get_bind().dialect.name)
+    await session.execute(statements.insert_record, _record(user, key, digest, public, utcnow()))
 
 
-def _record(user: User, key: str, digest: str, public: AttemptPublic) -> IdempotencyRecord:
-    return IdempotencyRecord(
-        user_id=user.id,
-        key=key,
-        request_hash=digest,
-        status_code=201,
-        response_body=public.model_dump(mode="json"),
-        created_at=utcnow(),
-    )
+def _record(user: User, key: str, digest: str, public: AttemptPublic, now: datetime) -> dict[str, Any]:
+    return {
+        "user_id": user.id,
+        "key": key,
+        "request_hash": digest,
+        "status_code": 201,
+        "response_body": public.model_dump(mode="json"),
+        "created_at": now,
+    }
 
 
 async def create_attempt(
     session: AsyncSession, user: User, data: AttemptCreate, idempotency_key: str | None
 ) -> tuple[AttemptPublic, bool]:
-    """Log an attempt, or answer a replay of an earlier request; the flag says whether it was a replay."""
+    """Log an attempt, or answer a replay of an earlier request; the flag says whether it was a replay.
+
+    The common case, a new attempt, takes one INSERT of the attempt (copying the challenge's
+    difficulty and category, and only if the challenge is loggable and the key unused) and one
+    of the idempotency record: no lookups first, no savepoint. Anything else is sorted out
+    after an insert that stored nothing. The statements are built once (see _statements):
+    building them per request cost more CPU than the database work.
+    """
+    statements = _statements(session.get_bind().dialect.name)
     digest = request_hash(data)
-    replayed = await _replay(session, user, data, idempotency_key, digest)
-    if replayed is not None:
-        return replayed, True
-    challenge = await _loggable_challenge(session, user, data.challenge_id)
-    attempt = Attempt(
-        id=data.id or uuid.uuid4(),
-        user_id=user.id,
-        challenge_id=challenge.id,
-        occurred_at=data.occurred_at or utcnow(),
-        outcome=data.outcome,
-        distress_before=data.distress_before,
-        distress_peak=data.distress_peak,
-        distress_after=data.distress_after,
-        expected_rejection=data.expected_rejection,
-        notes=data.notes,
-        difficulty=challenge.difficulty,
-        category=challenge.category_slug,
-        request_hash=digest,
-    )
-    if idempotency_key is not None:
-        # Expired keys go when their owner next logs with a key: only this user's rows are
+    now = utcnow()
+    if idempotency_key is not None and _purge_due(user.id):
+        # Expired keys go when their owner logs with a key: only this user's rows are
         # touched, so concurrent writers never wait on each other's purge.
-        await session.execute(
-            delete(IdempotencyRecord).where(
-                IdempotencyRecord.user_id == user.id, IdempotencyRecord.created_at < utcnow() - IDEMPOTENCY_RETENTION
-            )
-        )
-    # The primary keys (attempts.id; idempotency_records (user_id, key)) decide between
-    # identical requests racing each other: the loser answers the winner's result.
-    try:
-        async with session.begin_nested():
-            session.add(attempt)
-            await session.flush()
-            public = AttemptPublic.model_validate(attempt)
-            if idempotency_key is not None:
-                session.add(_record(user, idempotency_key, digest, public))
-    except IntegrityError:
+        await session.execute(statements.purge_keys, {"user_id": user.id, "cutoff": now - IDEMPOTENCY_RETENTION})
+    values: dict[str, Any] = {
+        "id": data.id or uuid.uuid4(),
+        "user_id": user.id,
+        "challenge_id": data.challenge_id,
+        "occurred_at": data.occurred_at or now,
+        "outcome": data.outcome,
+        "distress_before": data.distress_before,
+        "distress_peak": data.distress_peak,
+        "distress_after": data.distress_after,
+        "expected_rejection": data.expected_rejection,
+        "notes": data.notes,
+        "request_hash": digest,
+        "created_at": now,
+        "updated_at": now,
+    }
+    if idempotency_key is None:
+        inserted = await session.execute(statements.insert_attempt, values)
+    else:
+        inserted = await session.execute(statements.insert_keyed_attempt, values | {"key": idempotency_key})
+    row = inserted.first()
+    if row is None:
+        # Nothing stored: a replay, an id or key already taken, or a challenge this user cannot log.
+        replayed = await _replay(session, user, data, idempotency_key, digest)
+        if replayed is not None:
+            return replayed, True
+        await _check_loggable(session, user, data.challenge_id)
+        raise Conflict(RACE)
+    del values["user_id"], values["request_hash"]
+    public = AttemptPublic(**values, difficulty=row.difficulty, category=row.category)
+    if idempotency_key is None:
+        return public, False
+    # The primary key of idempotency_records decides between identical requests racing
+    # each other: the loser withdraws its attempt and answers the winner's result.
+    record = _record(user, idempotency_key, digest, public, now)
+    if (await session.execute(statements.insert_record, record)).first() is None:
+        await session.execute(delete(Attempt).where(Attempt.id == public.id))
         replayed = await _replay(session, user, data, idempotency_key, digest)
         if replayed is None:
-            raise Conflict("A concurrent change got in the way; send the request again.") from None
+            raise Conflict(RACE)
         return replayed, True
     return public, False
+
+
+# The purge is a statement of its own, so it runs at most once an hour per user in each
+# process instead of on every request: keys then live between 24 and 25 hours.
+PURGE_INTERVAL_SECONDS = 3600.0
+_PURGE_MEMORY = 100_000
+_last_purge: OrderedDict[uuid.UUID, float] = OrderedDict()
+
+
+def _purge_due(user_id: uuid.UUID) -> bool:
+    now = time.monotonic()
+    last = _last_purge.get(user_id)
+    if last is not None and now - last < PURGE_INTERVAL_SECONDS:
+        return False
+    _last_purge[user_id] = now
+    _last_purge.move_to_end(user_id)
+    if len(_last_purge) > _PURGE_MEMORY:
+        _last_purge.popitem(last=False)
+    return True
+
+
+@dataclass(frozen=True)
+class _Statements:
+    purge_keys: Delete
+    insert_attempt: Any
+    insert_keyed_attempt: Any
+    insert_record: Any
+
+
+_ATTEMPT_VALUES = (
+    "id",
+    "user_id",
+    "challenge_id",
+    "occurred_at",
+    "outcome",
+    "distress_before",
+    "distress_peak",
+    "distress_after",
+    "expected_rejection",
+    "notes",
+    "request_hash",
+    "created_at",
+    "updated_at",
+)
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    """The write path's statements for a dialect, with bound parameters named like the columns.
+
+    Core tables, not the ORM entities: a parameter dict with an ORM insert would be an ORM bulk insert.
+    """
+    attempts, records = cast(Table, Attempt.__table__), cast(Table, IdempotencyRecord.__table__)
+    user_id = bindparam("user_id", type_=attempts.c.user_id.type)
+    # INSERT … SELECT from the challenge: nothing is stored unless it is loggable by this user.
+    source = select(
+        *(bindparam(name, type_=attempts.c[name].type) for name in _ATTEMPT_VALUES),
+        Challenge.difficulty,
+        Challenge.category_slug,
+    ).where(_loggable(user_id, bindparam("challenge_id", type_=attempts.c.challenge_id.type)))
+    key_unused = ~exists().where(records.c.user_id == user_id, records.c.key == bindparam("key"))
+
+    def insert_attempt(query: Select[Any]) -> Any:
+        return (
+            insert_or_ignore(dialect, attempts)
+            .from_select([*_ATTEMPT_VALUES, "difficulty", "category"], query)
+            .on_conflict_do_nothing(index_elements=[attempts.c.id])
+            .returning(attempts.c.difficulty, attempts.c.category)
+        )
+
+    return _Statements(
+        purge_keys=delete(records).where(records.c.user_id == user_id, records.c.created_at < bindparam("cutoff")),
+        insert_attempt=insert_attempt(source),
+        insert_keyed_attempt=insert_attempt(source.where(key_unused)),
+        insert_record=insert_or_ignore(dialect, records).on_conflict_do_nothing().returning(records.c.key),
+    )
 
 
 def _own(user: User) -> Select[Attempt]:

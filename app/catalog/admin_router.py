@@ -29,6 +29,10 @@ from app.core.schemas import Limit, Page
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403))
 
+# Only a UUID matches, so `GET /admin/challenges/import` is a 405 (the path only takes POST),
+# not a read of a challenge whose id would be "import".
+CHALLENGE_PATH = "/challenges/{challenge_id:uuid}"
+
 ETAG_HEADER = {
     "ETag": {
         "description": 'The challenge\'s version as a strong entity tag, e.g. `"3"`. '
@@ -98,7 +102,7 @@ async def list_challenges(
     "/challenges",
     status_code=status.HTTP_201_CREATED,
     response_model=AdminChallengePublic,
-    responses={201: {"headers": ETAG_HEADER}, **problem_responses(409, 422)},
+    responses={201: {"headers": ETAG_HEADER}, **problem_responses(409, 413, 422)},
     summary="Create a catalog challenge",
 )
 async def create_challenge(
@@ -113,7 +117,18 @@ async def create_challenge(
     return _with_etag(response, challenge)
 
 
-ImportItem = Annotated[Any, WithJsonSchema(ChallengeImportItem.model_json_schema())]
+# Bad items are answered in `rejected` (with 200), not refused, so the documented item is
+# "a challenge, or anything else": the schema must accept what the route accepts.
+ImportItem = Annotated[
+    Any,
+    WithJsonSchema(
+        {
+            "anyOf": [ChallengeImportItem.model_json_schema(), {}],
+            "description": "A challenge, as in the first shape. An item of any other shape is not refused: "
+            "it is listed in `rejected` with its reasons.",
+        }
+    ),
+]
 IMPORT_EXAMPLE = [
     {
         "slug": "ask-stranger-for-the-time",
@@ -169,7 +184,7 @@ async def import_challenges(
 
 
 @router.get(
-    "/challenges/{challenge_id}",
+    CHALLENGE_PATH,
     response_model=AdminChallengePublic,
     responses={200: {"headers": ETAG_HEADER}, **problem_responses(404, 422)},
     summary="One catalog challenge, with its ETag",
@@ -182,9 +197,9 @@ async def read_challenge(
 
 
 @router.patch(
-    "/challenges/{challenge_id}",
+    CHALLENGE_PATH,
     response_model=AdminChallengePublic,
-    responses={200: {"headers": ETAG_HEADER}, **problem_responses(400, 404, 409, 412, 422)},
+    responses={200: {"headers": ETAG_HEADER}, **problem_responses(400, 404, 409, 412, 413, 422)},
     summary="Edit, publish or archive a catalog challenge",
 )
 async def update_challenge(
@@ -206,7 +221,7 @@ async def update_challenge(
 
 
 @router.delete(
-    "/challenges/{challenge_id}",
+    CHALLENGE_PATH,
     status_code=status.HTTP_204_NO_CONTENT,
     response_model=None,
     responses={
@@ -236,7 +251,7 @@ async def delete_challenge(
     "/categories",
     status_code=status.HTTP_201_CREATED,
     response_model=CategoryPublic,
-    responses=problem_responses(409, 422),
+    responses=problem_responses(409, 413, 422),
     summary="Create a category",
 )
 async def create_category(data: CategoryCreate, _admin: AdminUser, session: SessionDep) -> CategoryPublic:
@@ -247,7 +262,7 @@ async def create_category(data: CategoryCreate, _admin: AdminUser, session: Sess
 @router.patch(
     "/categories/{slug}",
     response_model=CategoryPublic,
-    responses=problem_responses(404, 422),
+    responses=problem_responses(404, 413, 422),
     summary="Rename or re-describe a category",
 )
 async def update_category(

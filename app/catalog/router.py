@@ -99,7 +99,7 @@ async def list_challenges(
     "/challenges",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengePublic,
-    responses=problem_responses(422),
+    responses=problem_responses(413, 422),
     summary="Create a custom challenge of your own",
 )
 async def create_challenge(data: ChallengeCreate, user: CurrentUser, session: SessionDep) -> ChallengePublic:
@@ -125,7 +125,7 @@ async def read_challenge(challenge_id: ChallengeId, user: CurrentUser, session: 
 @router.patch(
     "/challenges/{challenge_id}",
     response_model=ChallengePublic,
-    responses=problem_responses(403, 404, 422),
+    responses=problem_responses(403, 404, 413, 422),
     summary="Change one of your custom challenges",
 )
 async def update_challenge(

@@ -6,7 +6,7 @@ from pydantic import AliasChoices, ConfigDict, Field, GetJsonSchemaHandler, Stri
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
-from app.core.schemas import InputModel, MultiLine, OutputModel, SingleLine
+from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, SingleLine
 
 ChallengeStatus = Literal["draft", "published", "archived"]
 
@@ -61,6 +61,7 @@ Difficulty = Annotated[
         "1 = barely uncomfortable, 5 = personal exposure, 10 = the hardest asks people dare.",
         examples=[3],
     ),
+    IntegralNumber,
 ]
 Tip = Annotated[
     str,

@@ -5,6 +5,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -39,21 +40,30 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 def create_engine(database_url: str, timeout: float = 5.0, **kwargs: Any) -> AsyncEngine:
     """An engine for `database_url`; `timeout` bounds connecting and waiting for locks, in seconds."""
     url = make_url(database_url)
+    # Statement parameters are users' notes and scores: keep them out of logs and error messages.
+    kwargs.setdefault("hide_parameters", True)
     if url.get_backend_name() == "sqlite":
         # sqlite3's `timeout` is SQLite's busy timeout: how long to wait for a lock.
         engine = create_async_engine(url, connect_args={"timeout": timeout}, **kwargs)
         _configure_sqlite(engine)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
-    kwargs.setdefault("pool_size", 10)
-    kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_timeout", timeout)
+    if "poolclass" not in kwargs:
+        # A caller's own pool class (NullPool for an app driven from another event loop) takes none of these.
+        kwargs.setdefault("pool_size", 10)
+        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_timeout", timeout)
     connect_args = {
         "timeout": timeout,
         "command_timeout": timeout * 6,
         "server_settings": {"timezone": "UTC", "application_name": "rejection-tracker"},
     }
     return create_async_engine(url, connect_args=connect_args, **kwargs)
+
+
+def insert_or_ignore(dialect: str, table: Any) -> Any:
+    """An INSERT for `table` with `.on_conflict_do_nothing()`, for a dialect name (PostgreSQL or SQLite)."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def create_sessionmaker(bind: Any, **kwargs: Any) -> async_sessionmaker[AsyncSession]:

@@ -13,10 +13,12 @@ from typing import Any, ClassVar
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import compile_path
 
 logger = logging.getLogger("app.errors")
 
@@ -170,12 +172,32 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, "The input is not valid; see `errors`.", code="validation-error", errors=errors)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+# FastAPI's answer to a body it cannot decode at all (not UTF-8, a broken form).
+_UNREADABLE_BODY = "There was an error parsing the body"
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: Starlette's 405 names only the first route's."""
+    methods: set[str] = set()
+    for route in iter_route_contexts(request.app.router.routes):
+        if route.methods and route.path and compile_path(route.path)[0].match(request.scope["path"]):
+            methods |= route.methods
+    return ", ".join(sorted(methods))
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+    headers = dict(exc.headers or {})
+    if exc.status_code == 400 and detail == _UNREADABLE_BODY:
+        # Like malformed JSON: one kind of bad input, one status.
+        issue = {"loc": ["body"], "msg": "The body could not be read as JSON; send UTF-8 JSON.", "type": "json_invalid"}
+        return problem_response(422, "The input is not valid; see `errors`.", code="validation-error", errors=[issue])
     if exc.status_code == 404 and detail == "Not Found":
         detail = "No such route."
-    return problem_response(exc.status_code, detail, headers=getattr(exc, "headers", None))
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return problem_response(exc.status_code, detail, headers=headers or None)
 
 
 async def _database_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -75,6 +75,12 @@ def logging_config(level: str, as_json: bool) -> dict[str, Any]:
             "uvicorn.error": {"level": level},
             "uvicorn.access": {"level": "WARNING", "handlers": [], "propagate": False},
             "alembic": {"level": level, "handlers": ["stderr"], "propagate": False},
+            # Their debug output is the data itself (statements' rows, the driver's calls with their
+            # parameters): notes and distress scores. Never below WARNING, whatever LOG_LEVEL says.
+            "sqlalchemy.engine": {"level": "WARNING"},
+            "sqlalchemy.pool": {"level": "WARNING"},
+            "aiosqlite": {"level": "WARNING"},
+            "asyncpg": {"level": "WARNING"},
         },
     }
 
@@ -90,7 +96,8 @@ def _route_template(scope: Scope) -> str:
     are the part of the request path in front of what the route's regex matches.
     """
     route = scope.get("route")
-    template = getattr(route, "path", None)
+    # The template as documented: `{id}`, not the `{id:uuid}` a route may match with.
+    template = getattr(route, "path_format", None)
     if not isinstance(template, str):
         return "unmatched"
     regex = getattr(route, "path_regex", None)

@@ -4,33 +4,88 @@ import base64
 import binascii
 import json
 import re
+from dataclasses import dataclass
 from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema, PydanticCustomError, core_schema
 
 from app.core.errors import InvalidInput
 
-# Single-line text: no control characters at all. Multi-line text: tabs and line
-# breaks only. NUL in particular must never reach PostgreSQL, which rejects it.
-_LINE_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
-_TEXT_FORBIDDEN = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# What strip_whitespace removes (Unicode White_Space), as a JSON Schema (ECMA-262) character class.
+_SPACE_CLASS = r"\t\n\u000b\u000c\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 
 
-def _single_line(value: str) -> str:
-    if _LINE_FORBIDDEN.search(value):
-        raise ValueError("must not contain control characters or line breaks")
+@dataclass(frozen=True)
+class _TextRule:
+    """Refuses control characters, and documents that (and non-blankness) as a `pattern` in the schema."""
+
+    forbidden: str  # a character class body, the same in Python's `re` and in ECMA-262
+    message: str
+
+    def _check(self, value: str) -> str:
+        if re.search(f"[{self.forbidden}]", value):
+            raise ValueError(self.message)
+        return value
+
+    def __get_pydantic_core_schema__(self, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.no_info_after_validator_function(self._check, handler(source))
+
+    def __get_pydantic_json_schema__(self, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        allowed = f"[^{self.forbidden}]*"
+        if json_schema.get("minLength", 0) >= 1:
+            # The minimum counts after stripping whitespace: one character must be something else.
+            json_schema["pattern"] = f"^{allowed}[^{self.forbidden}{_SPACE_CLASS}]{allowed}$"
+        else:
+            json_schema["pattern"] = f"^{allowed}$"
+        return json_schema
+
+
+# Markers for `Annotated[str, StringConstraints(...), SingleLine]` and the like. Single-line text: no
+# control characters at all. Multi-line text: tabs and line breaks only. NUL in particular must never
+# reach PostgreSQL, which rejects it.
+SingleLine = _TextRule(r"\u0000-\u001f\u007f", "must not contain control characters or line breaks")
+MultiLine = _TextRule(
+    r"\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f",
+    "must not contain control characters other than tabs and line breaks",
+)
+
+
+def _integral_number(value: Any) -> Any:
+    # JSON has one number type: 6.0 is the integer 6 (as JSON Schema's `integer` says), while 6.5,
+    # true and "6" stay refused by the strict integer behind this.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
     return value
 
 
-def _multi_line(value: str) -> str:
-    if _TEXT_FORBIDDEN.search(value):
-        raise ValueError("must not contain control characters other than tabs and line breaks")
+_RFC3339_START = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]")
+
+
+def _rfc3339_text(value: Any) -> Any:
+    # Pydantic would read a number, or a string of digits, as Unix time; the contract speaks of RFC 3339 only.
+    if not isinstance(value, str) or not _RFC3339_START.match(value):
+        raise PydanticCustomError(
+            "datetime_type", "Input should be an RFC 3339 timestamp with an offset, e.g. 2026-05-01T18:30:00+02:00"
+        )
     return value
 
 
-# Markers for `Annotated[str, StringConstraints(...), SingleLine]` and the like.
-SingleLine = AfterValidator(_single_line)
-MultiLine = AfterValidator(_multi_line)
+# A point in time in a body or a query: RFC 3339 text with an offset.
+Timestamp = Annotated[AwareDatetime, BeforeValidator(_rfc3339_text)]
+
+# For `Annotated[int, Field(strict=True, ...), IntegralNumber]` (after the Field, or the schema shows `ge`/`le`).
+IntegralNumber = BeforeValidator(_integral_number)
 
 
 class InputModel(BaseModel):

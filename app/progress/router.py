@@ -1,39 +1,63 @@
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import AwareDatetime
+from fastapi import APIRouter, Header, Query, Response, status
 
 from app.catalog.schemas import ChallengePublic
 from app.core.deps import CurrentUser, SessionDep, SettingsDep
 from app.core.errors import problem_responses
+from app.core.schemas import Timestamp
 from app.progress import service
 from app.progress.schemas import TrendPublic
 
 router = APIRouter(prefix="/me", tags=["progress"], responses=problem_responses(401))
 
+_ETAG_HEADER = {
+    "ETag": {
+        "description": "Names this version of the trend: send it back as `If-None-Match` to poll cheaply.",
+        "schema": {"type": "string", "example": '"5f1c0e9a7b3d4c2e8f6a1b0c9d8e7f6a"'},
+    }
+}
+_TREND_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"headers": _ETAG_HEADER},
+    304: {
+        "description": "Not Modified: `If-None-Match` names the current version; no body. Keep showing the one "
+        "you have.",
+        "headers": _ETAG_HEADER,
+    },
+    **problem_responses(422),
+}
 
-@router.get(
-    "/trend", response_model=TrendPublic, responses=problem_responses(422), summary="Your desensitization trend"
-)
+
+@router.get("/trend", response_model=TrendPublic, responses=_TREND_RESPONSES, summary="Your desensitization trend")
 async def read_trend(
+    *,
     user: CurrentUser,
     session: SessionDep,
     settings: SettingsDep,
     since: Annotated[
-        AwareDatetime | None,
+        Timestamp | None,
         Query(
             description="Only attempts at or after this time (RFC 3339 with an offset).",
             examples=["2026-09-01T00:00:00+02:00"],
         ),
     ] = None,
     until: Annotated[
-        AwareDatetime | None,
+        Timestamp | None,
         Query(
             description="Only attempts before this time (RFC 3339 with an offset); not before `since`.",
             examples=["2026-11-01T00:00:00+01:00"],
         ),
     ] = None,
-) -> TrendPublic:
+    if_none_match: Annotated[
+        str | None,
+        Header(
+            max_length=1000,
+            description="The `ETag` of the trend you already have (or several, comma-separated): answers 304 "
+            "without a body while it is still current.",
+            examples=['"5f1c0e9a7b3d4c2e8f6a1b0c9d8e7f6a"'],
+        ),
+    ] = None,
+) -> Response:
     """Your desensitization trend: is peak distress falling as you practise?
 
     **Charts.** `series` has one point per day (in your time zone) with attempts: plot
@@ -48,9 +72,24 @@ async def read_trend(
     that cannot be computed yet is `null`.
 
     `level` and `support` follow the ladder rules described on `level.reason.code`.
+
+    **Polling.** Every answer carries an `ETag`. Send it back as `If-None-Match` and the answer is
+    304 Not Modified, without a body, until something changes: a logged, corrected or deleted
+    attempt, your time zone, or the day (streaks count to today). Answers are `Cache-Control:
+    no-store` (they hold health data), so keep the `ETag` and the trend in your app's memory.
     """
-    result = await service.trend(session, user, since=since, until=until, support_message=settings.support_message)
-    return TrendPublic.model_validate(result)
+    answer = await service.trend(
+        session,
+        user,
+        since=since,
+        until=until,
+        support_message=settings.support_message,
+        if_none_match=if_none_match,
+    )
+    headers = {"ETag": answer.etag}
+    if answer.body is None:
+        return Response(status_code=status.HTTP_304_NOT_MODIFIED, headers=headers)
+    return Response(answer.body, media_type="application/json", headers=headers)
 
 
 @router.get(

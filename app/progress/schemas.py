@@ -104,7 +104,8 @@ class TrendLine(OutputModel):
 
     slope_per_week: float | None = Field(
         description="Theil–Sen slope: the median change in SUDS points per week. Negative means distress is "
-        "falling. Null with fewer than 2 exposures or when they all share one moment. Above 500 exposures it is "
+        "falling. Null until the exposures fall on at least 3 distinct days in your time zone (the rule of "
+        "`insufficient_data`), as are `intercept`, `ci_low`, `ci_high` and `p_value`. Above 500 exposures it is "
         "fitted on 500 of them evenly spaced in time (first and last always kept).",
         examples=[-3.214],
     )
@@ -116,7 +117,7 @@ class TrendLine(OutputModel):
     p_value: float | None = Field(
         description="Two-sided Mann–Kendall p-value (Kendall's tau of the values against time), over every "
         "exposure: below 0.05 the trend is unlikely to be chance. Null when it cannot be computed "
-        "(fewer than 2 exposures, all at one moment, or all values equal).",
+        "(exposures on fewer than 3 distinct days, or all values equal).",
         examples=[0.00012],
     )
     n: int = Field(description="How many exposures the line is computed from.", examples=[39])
@@ -239,8 +240,8 @@ class CategoryTrend(OutputModel):
     exposures: int = Field(description="Attempts in this category that were not avoided.", examples=[24])
     mean_distress_peak: float | None = Field(description="Mean peak distress of those exposures.", examples=[52.1])
     slope_per_week: float | None = Field(
-        description="Theil–Sen slope of this category's peak distress, SUDS points per week; null with fewer than "
-        "2 exposures.",
+        description="Theil–Sen slope of this category's peak distress, SUDS points per week; null until this "
+        "category's exposures fall on at least 3 distinct days in your time zone.",
         examples=[-2.5],
     )
 

@@ -1,19 +1,37 @@
+import asyncio
+import ctypes
+import functools
+import hashlib
+import uuid
+import weakref
 from collections import defaultdict
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib.metadata import version
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, func, or_, select
+from anyio import CapacityLimiter, to_thread
+from sqlalchemy import Select, case, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from app.accounts.models import User
 from app.attempts.models import Attempt
 from app.catalog.models import Challenge
+from app.core.db import insert_or_ignore
 from app.core.errors import InvalidInput
 from app.core.models import utcnow
 from app.progress import stats
+from app.progress.models import TrendCache
+from app.progress.schemas import TrendPublic
 
 RECENT_DAYS = 7
+# Part of every cache key, so answers cached by another release are never served. Bump the
+# number when the trend's content changes within a release.
+_CODE_VERSION = f"{version('rejection-tracker')}/1"
+# Trends computed at once per worker: the work holds the GIL most of the time, so more
+# threads add memory, not speed.
+COMPUTE_SLOTS = 2
+_compute_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
 
 # Only the columns the trend needs: the rows come through the
 # (user_id, occurred_at, id) index, already in time order.
@@ -47,6 +65,13 @@ async def load_records(
     return [stats.AttemptRecord(*row) for row in result]
 
 
+@dataclass(frozen=True, slots=True)
+class TrendAnswer:
+    etag: str
+    # The JSON document; None when the client's If-None-Match already names this version (304).
+    body: bytes | None
+
+
 async def trend(
     session: AsyncSession,
     user: User,
@@ -54,16 +79,121 @@ async def trend(
     since: datetime | None,
     until: datetime | None,
     support_message: str,
-) -> stats.Trend:
+    if_none_match: str | None = None,
+) -> TrendAnswer:
+    """The trend as JSON, from the user's cached answer when it still fits, else computed and cached.
+
+    A cached answer fits when nothing it depends on has changed: the user's attempts
+    (triggers clear it on every write, see TrendCache), the window, the time zone, the
+    local date that streaks count to, the support message and the code.
+    """
     if since is not None and until is not None and since > until:
         raise InvalidInput("`since` must not lie after `until`.")
-    records = await load_records(session, user, since, until)
     # The current streak is counted up to the end of the window when it lies in the past.
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
     today = as_of.astimezone(ZoneInfo(user.timezone)).date()
-    # NumPy and SciPy hold the CPU for milliseconds on a long history: keep the event loop free.
-    return await run_in_threadpool(
-        stats.compute_trend, records, timezone=user.timezone, today=today, support_message=support_message
+    key = cache_key(user, since, until, today, support_message)
+    tags = entity_tags(if_none_match)
+
+    # Read the cache before the attempts: a write committed in between has bumped the
+    # version by the time the answer is stored, so the stale answer is not kept.
+    wanted_body = case((TrendCache.etag.in_(tags), null()), else_=TrendCache.body) if tags else TrendCache.body
+    cached = (
+        await session.execute(
+            select(TrendCache.version, TrendCache.key, TrendCache.etag, wanted_body).where(
+                TrendCache.user_id == user.id
+            )
+        )
+    ).one_or_none()
+    if cached is not None and cached.key == key and cached.etag is not None:
+        return TrendAnswer(cached.etag, None if _matches(tags, cached.etag) else cached[3])
+
+    # Only a few computations at once, loading included: a burst of misses on a long history
+    # would otherwise hold every waiting request's rows in memory.
+    async with _compute_limiter():
+        records = await load_records(session, user, since, until)
+        # NumPy and SciPy hold the CPU for milliseconds on a long history: keep the event loop free.
+        body = await to_thread.run_sync(functools.partial(_render, records, user.timezone, today, support_message))
+        del records
+    etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
+    seen_version = None if cached is None else cached.version
+    await _store(session, user.id, seen_version=seen_version, key=key, etag=etag, body=body)
+    return TrendAnswer(etag, None if _matches(tags, etag) else body)
+
+
+def _compute_limiter() -> CapacityLimiter:
+    loop = asyncio.get_running_loop()
+    limiter = _compute_limiters.get(loop)
+    if limiter is None:
+        limiter = _compute_limiters[loop] = CapacityLimiter(COMPUTE_SLOTS)
+    return limiter
+
+
+def cache_key(user: User, since: datetime | None, until: datetime | None, today: date, support_message: str) -> str:
+    parts = (_CODE_VERSION, user.timezone, today.isoformat(), _instant(since), _instant(until), support_message)
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
+
+
+def _instant(value: datetime | None) -> str:
+    # The same instant written with another offset is the same window.
+    return "" if value is None else value.astimezone(UTC).isoformat()
+
+
+def entity_tags(if_none_match: str | None) -> list[str]:
+    """The entity tags in an If-None-Match header, weak ones compared as strong (RFC 9110 weak comparison)."""
+    if not if_none_match:
+        return []
+    return [tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()]
+
+
+def _matches(tags: list[str], etag: str) -> bool:
+    return "*" in tags or etag in tags
+
+
+def _render(records: list[stats.AttemptRecord], timezone: str, today: date, support_message: str) -> bytes:
+    try:
+        trend = stats.compute_trend(records, timezone=timezone, today=today, support_message=support_message)
+        return TrendPublic.model_validate(trend).model_dump_json().encode()
+    finally:
+        _release_free_memory()
+
+
+def _release_free_memory() -> None:
+    """Hand the heap the computation freed back to the OS (glibc keeps it otherwise, as resident memory)."""
+    if _libc is not None:
+        _libc.malloc_trim(0)
+
+
+def _load_libc() -> ctypes.CDLL | None:
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.malloc_trim.argtypes = [ctypes.c_size_t]
+    except (OSError, AttributeError):  # not glibc: nothing to trim
+        return None
+    return libc
+
+
+_libc = _load_libc()
+
+
+async def _store(
+    session: AsyncSession, user_id: uuid.UUID, *, seen_version: int | None, key: str, etag: str, body: bytes
+) -> None:
+    """Keep the answer unless a write to the user's attempts got in since the cache was read."""
+    values = {"key": key, "etag": etag, "body": body}
+    if seen_version is not None:
+        await session.execute(
+            update(TrendCache)
+            .where(TrendCache.user_id == user_id, TrendCache.version == seen_version)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return
+    # No row yet: a writer that creates one first has made this answer stale, so a conflict keeps theirs.
+    await session.execute(
+        insert_or_ignore(session.get_bind().dialect.name, TrendCache)
+        .values(user_id=user_id, version=0, **values)
+        .on_conflict_do_nothing()
     )
 
 

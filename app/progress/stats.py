@@ -189,15 +189,15 @@ def compute_trend(records: Iterable[AttemptRecord], *, timezone: str, today: dat
     exposures = [r for r in rows if r.outcome != AVOIDED]
     peaked = [r for r in exposures if r.distress_peak is not None]
 
+    series = daily_series(rows, tz)
+    exposure_days = {point.date for point in series if point.exposures}
     origin = peaked[0].occurred_at if peaked else None
     weeks = _weeks(peaked)
     peaks = np.array([r.distress_peak for r in peaked], dtype=np.float64)
     difficulties = np.array([r.difficulty for r in peaked], dtype=np.float64)
-    distress_trend = trend_line(weeks, peaks)
-    adjusted_trend = trend_line(weeks, peaks - DISTRESS_PER_LEVEL * difficulties)
-
-    series = daily_series(rows, tz)
-    exposure_days = {point.date for point in series if point.exposures}
+    enough_days = len(exposure_days) >= MIN_DAYS
+    distress_trend = trend_line(weeks, peaks, enough_days=enough_days)
+    adjusted_trend = trend_line(weeks, peaks - DISTRESS_PER_LEVEL * difficulties, enough_days=enough_days)
     level = assess_level(rows)
     return Trend(
         status=classify(adjusted_trend, exposures=len(peaked), days=len(exposure_days)),
@@ -217,13 +217,18 @@ def compute_trend(records: Iterable[AttemptRecord], *, timezone: str, today: dat
         level=level,
         streak=streak(exposure_days, today),
         series=series,
-        by_category=by_category(rows, origin),
+        by_category=by_category(rows, origin, tz),
         support=Support(reason="high_distress", message=support_message) if level.steps_down else None,
     )
 
 
-def trend_line(weeks: FloatArray, values: FloatArray) -> TrendLine:
-    """Theil–Sen slope per week with its 95% interval, Mann–Kendall p-value, and the first/last means."""
+def trend_line(weeks: FloatArray, values: FloatArray, *, enough_days: bool = True) -> TrendLine:
+    """Theil–Sen slope per week with its 95% interval, Mann–Kendall p-value, and the first/last means.
+
+    `enough_days=False` leaves the line itself (slope, intercept, interval, p-value) out: callers pass it when
+    the exposures fall on fewer than MIN_DAYS local days, where a slope over seconds or hours would
+    extrapolate to absurd values per week.
+    """
     n = len(values)
     baseline = _mean(values[:EDGE_COUNT])
     recent = _mean(values[-EDGE_COUNT:])
@@ -235,7 +240,7 @@ def trend_line(weeks: FloatArray, values: FloatArray) -> TrendLine:
         else (recent - baseline) / abs(baseline) * 100
     )
     slope = intercept = low = high = p_value = None
-    if n >= 2 and np.ptp(weeks) > 0:
+    if enough_days and n >= 2 and np.ptp(weeks) > 0:
         fit_weeks, fit_values = thin(weeks, values)
         fit = stats.theilslopes(fit_values, fit_weeks, alpha=CONFIDENCE)
         slope, intercept = float(fit.slope), float(fit.intercept)
@@ -395,7 +400,7 @@ def daily_series(records: Sequence[AttemptRecord], tz: ZoneInfo) -> list[SeriesP
     return points
 
 
-def by_category(records: Sequence[AttemptRecord], origin: datetime | None) -> list[CategoryTrend]:
+def by_category(records: Sequence[AttemptRecord], origin: datetime | None, tz: ZoneInfo) -> list[CategoryTrend]:
     groups: defaultdict[str, list[AttemptRecord]] = defaultdict(list)
     for r in records:
         groups[r.category].append(r)
@@ -403,7 +408,12 @@ def by_category(records: Sequence[AttemptRecord], origin: datetime | None) -> li
     for category in sorted(groups):
         rows = groups[category]
         peaked = [r for r in rows if r.outcome != AVOIDED and r.distress_peak is not None]
-        line = trend_line(_weeks(peaked, origin), np.array([r.distress_peak for r in peaked], dtype=np.float64))
+        days = {r.occurred_at.astimezone(tz).date() for r in peaked}
+        line = trend_line(
+            _weeks(peaked, origin),
+            np.array([r.distress_peak for r in peaked], dtype=np.float64),
+            enough_days=len(days) >= MIN_DAYS,
+        )
         result.append(
             CategoryTrend(
                 category=category,

@@ -1,0 +1,117 @@
+"""Profile the service's workers under wrk load with py-spy.
+
+    .venv/bin/python -m bench.profile post     # POST /api/v1/attempts
+    .venv/bin/python -m bench.profile trend    # GET /api/v1/me/trend, 1,000 attempts
+    .venv/bin/python -m bench.profile trend --uncached
+
+Runs on the rt_bench database that `make bench` left behind (run it first), samples
+every worker for the length of one wrk run, and prints the hottest frames, both
+their own time and inclusive of what they call, as shares of all samples. The raw
+collapsed stacks go to bench/profiles/ (for flamegraph.pl or speedscope).
+"""
+
+import argparse
+import asyncio
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import asyncpg
+
+from bench import seed
+from bench.run import BENCH, BIN, WRITERS, Wrk, access_token, pg_url, start_service
+
+OUT = BENCH / "profiles"
+
+
+async def _tokens(database: str) -> tuple[list[str], str, str]:
+    conn = await asyncpg.connect(seed.asyncpg_dsn(pg_url(database)))
+    try:
+        writers = await conn.fetch("SELECT id FROM users WHERE email LIKE 'writer%' ORDER BY email LIMIT $1", WRITERS)
+        reader = await conn.fetchval("SELECT id FROM users WHERE email = 'trend1k0@example.com'")
+        challenge = await conn.fetchval(
+            "SELECT id FROM challenges WHERE owner_id IS NULL AND status = 'published' ORDER BY slug LIMIT 1"
+        )
+    finally:
+        await conn.close()
+    return [access_token(w["id"]) for w in writers], access_token(reader), str(challenge)
+
+
+def summarize(collapsed: Path, top: int) -> None:
+    """Shares of the event loops' busy samples: idle pool threads and the loop waiting in epoll are left out."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    busy = idle = 0
+    for line in collapsed.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        count = int(count_text)
+        frames = stack.split(";")
+        loop = [i for i, frame in enumerate(frames) if frame.startswith("Runner.run ")]
+        if not loop:
+            continue  # a thread-pool thread or uvicorn's supervisor
+        if loop[-1] == len(frames) - 1:
+            idle += count  # inside uvloop's C loop: waiting for I/O
+            continue
+        busy += count
+        own[frames[-1]] += count
+        for frame in set(frames[loop[-1] + 1 :]):
+            inclusive[frame] += count
+    print(f"event loop busy in {busy / max(busy + idle, 1):.0%} of {busy + idle} samples; shares of busy samples:")
+    for title, counter in (("own time", own), ("inclusive", inclusive)):
+        print(f"-- top {top} by {title}")
+        for frame, count in counter.most_common(top):
+            print(f"{count / max(busy, 1):6.1%}  {frame}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", choices=("post", "trend", "attempts"))
+    parser.add_argument("--uncached", action="store_true", help="trend: a new `since` on every request")
+    parser.add_argument("--seconds", type=int, default=15)
+    parser.add_argument("--top", type=int, default=40)
+    args = parser.parse_args()
+
+    OUT.mkdir(exist_ok=True)
+    writers, reader, challenge = asyncio.run(_tokens("rt_bench"))
+    wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
+    collapsed = OUT / f"{args.target}{'-uncached' if args.uncached else ''}.collapsed.txt"
+    with start_service("rt_bench", OUT) as service:
+        spy = subprocess.Popen(
+            [
+                str(BIN / "py-spy"),
+                "record",
+                "--subprocesses",
+                "--pid",
+                str(service.process.pid),
+                "--duration",
+                str(args.seconds - 2),
+                "--rate",
+                "200",
+                "--format",
+                "raw",
+                "--output",
+                str(collapsed),
+            ],
+            stdout=subprocess.DEVNULL,
+        )
+        if args.target == "post":
+            wrk.run(
+                "POST /attempts",
+                f"{service.url}/api/v1/attempts",
+                "post_attempt.lua",
+                tokens=writers,
+                BENCH_CHALLENGE_ID=challenge,
+            )
+        elif args.target == "trend":
+            extra = {"BENCH_UNIQUE_SINCE": "1"} if args.uncached else {}
+            wrk.run("GET /me/trend", f"{service.url}/api/v1/me/trend", "get.lua", tokens=[reader], **extra)
+        else:
+            wrk.run("GET /attempts", f"{service.url}/api/v1/attempts", "get.lua", tokens=[reader])
+        if spy.wait(timeout=60) != 0:
+            sys.exit("py-spy failed (it needs ptrace: run as root or with CAP_SYS_PTRACE)")
+    summarize(collapsed, args.top)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,928 @@
+"""The benchmark harness: the service against a minimal baseline, on PostgreSQL, under wrk.
+
+    make bench                      # .venv/bin/python -m bench.run          (~6 minutes)
+    make bench-scale                # .venv/bin/python -m bench.run --scale  (1,000,000 attempts, ~6 minutes)
+
+Starts PostgreSQL if it is not running, (re)creates its own databases (rt_bench,
+rt_bench_baseline, rt_bench_scale; nothing else is touched), seeds users and attempts
+with COPY, starts `rejection-tracker serve --workers 2` and the baseline app
+(bench/baseline_app.py, also 2 workers), drives each with wrk on loopback in bounded
+runs (fixed duration and connections), and writes bench/RESULTS.md (and the raw
+figures to bench/results.json). Baseline and service runs alternate, in the same
+session, so their ratio holds on a noisy machine.
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+from sqlalchemy import insert
+
+from app.accounts.models import User
+from app.catalog.models import Category, Challenge
+from app.core.config import Settings
+from app.core.db import create_engine, create_sessionmaker, unit_of_work
+from app.core.migrations import upgrade_to_head
+from app.core.security import create_access_token, hash_password
+from app.models import Base
+from bench import seed
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
+BIN = Path(sys.executable).parent
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+ADMIN_DSN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+WORKERS = 2
+SECRET_KEY = "bench-secret-key-" + "x" * 32
+PASSWORD = "correct horse battery staple"
+WRITERS = 100  # users whose tokens the POST runs take in turn
+
+# Targets from issue 7, as ratios.
+POST_THROUGHPUT_MIN = 0.60  # service POST / baseline POST
+POST_P99_MAX = 3.0  # service POST p99 / baseline p99
+TREND_THROUGHPUT_MIN = 0.25  # trend (1,000 attempts) / baseline POST
+TREND_GROWTH_MAX = 10.0  # trend p50 at 10,000 attempts / at 1,000
+SCALE_MAX = 1.25  # p50 with 1,000,000 attempts in the database / with 10,000
+RSS_MAX_MB = 200.0
+
+
+def pg_url(database: str) -> str:
+    return f"postgresql+asyncpg://postgres@{PG_HOST}:{PG_PORT}/{database}"
+
+
+# --- PostgreSQL ------------------------------------------------------------------------
+
+
+async def _pg_ready() -> bool:
+    try:
+        conn = await asyncpg.connect(ADMIN_DSN, timeout=2)
+    except (OSError, asyncpg.PostgresError):
+        return False
+    await conn.close()
+    return True
+
+
+def ensure_postgres() -> None:
+    """Start the local cluster (Debian's pg_ctlcluster, else the service script) when nothing answers."""
+    if asyncio.run(_pg_ready()):
+        return
+    print("PostgreSQL is not answering: starting it", flush=True)
+    clusters = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=False)
+    started = False
+    for line in clusters.stdout.splitlines():
+        version, name = line.split()[:2]
+        started = subprocess.run(["pg_ctlcluster", version, name, "start"], check=False).returncode == 0 or started
+    if not started:
+        subprocess.run(["service", "postgresql", "start"], check=False)
+    deadline = time.monotonic() + 60
+    while not asyncio.run(_pg_ready()):
+        if time.monotonic() > deadline:
+            raise SystemExit(f"PostgreSQL does not answer at {PG_HOST}:{PG_PORT}")
+        time.sleep(1)
+
+
+async def recreate_database(name: str) -> None:
+    assert re.fullmatch(r"rt_bench\w*", name), name  # only ever our own databases
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def database_size(name: str) -> int:
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        size: int = await conn.fetchval("SELECT pg_database_size($1)", name)
+        return size
+    finally:
+        await conn.close()
+
+
+# --- seeding -----------------------------------------------------------------------------
+
+
+@dataclass
+class Fixture:
+    """What the runs need from a seeded service database."""
+
+    challenge_id: str
+    writer_tokens: list[str] = field(default_factory=list)  # access tokens (JWT)
+    writer_api_tokens: list[str] = field(default_factory=list)
+    users: dict[str, str] = field(default_factory=dict)  # role -> access token
+    login_email: str = ""
+
+
+async def prepare_baseline(database: str) -> str:
+    """The baseline database: our tables without migrations (so without triggers), one user, one challenge."""
+    engine = create_engine(pg_url(database))
+    async with engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+        user_id, challenge_id = uuid.uuid4(), uuid.uuid4()
+        await conn.execute(insert(User).values(id=user_id, email="baseline@example.com", password_hash="!"))
+        await conn.execute(insert(Category).values(slug="everyday", name="Everyday", description=""))
+        await conn.execute(
+            insert(Challenge).values(
+                id=challenge_id,
+                slug="baseline",
+                title="Baseline",
+                description="-",
+                category_slug="everyday",
+                difficulty=3,
+                tips=[],
+                status="published",
+            )
+        )
+    await engine.dispose()
+    return str(challenge_id)
+
+
+async def seed_catalog(database: str) -> None:
+    from app.catalog import importer
+
+    engine = create_engine(pg_url(database))
+    async with unit_of_work(create_sessionmaker(engine)) as session:
+        await importer.seed_catalog(session)
+    await engine.dispose()
+
+
+def access_token(user_id: uuid.UUID) -> str:
+    settings = Settings(environment="production", secret_key=SECRET_KEY, access_token_expire_minutes=24 * 60)
+    return create_access_token(user_id, settings)[0]
+
+
+async def prepare_service(database: str, trend_sizes: dict[str, int]) -> Fixture:
+    """The shipped catalog, writers with tokens, and users with `trend_sizes` attempts (on a migrated schema)."""
+    url = pg_url(database)
+    await seed_catalog(database)
+    password_hash = hash_password(PASSWORD)  # production Argon2 parameters, for the login run
+    conn = await asyncpg.connect(seed.asyncpg_dsn(url))
+    try:
+        challenges = await seed.catalog_challenges(conn)
+        writers = await seed.add_users(conn, WRITERS, prefix="writer", password_hash=password_hash)
+        fixture = Fixture(challenge_id=str(challenges[0].id), login_email="writer0@example.com")
+        fixture.writer_tokens = [access_token(u) for u in writers]
+        fixture.writer_api_tokens = await seed.add_api_tokens(conn, writers)
+        for role, n in trend_sizes.items():
+            (user_id,) = await seed.add_users(conn, 1, prefix=role, password_hash=password_hash)
+            await seed.add_attempts(conn, [user_id], n, challenges)
+            fixture.users[role] = access_token(user_id)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+    return fixture
+
+
+# --- processes -------------------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def worker_rss_mb(self) -> list[float]:
+        """Resident memory of each worker process (the children of uvicorn's supervisor)."""
+        return [rss / 1024 for pid in _descendants(self.process.pid) if (rss := _worker_rss_kb(pid)) is not None]
+
+
+def _descendants(pid: int) -> list[int]:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return []
+    found = []
+    for child in map(int, children):
+        found.append(child)
+        found.extend(_descendants(child))
+    return found
+
+
+def _worker_rss_kb(pid: int) -> int | None:
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ")
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    # uvicorn's workers are spawned interpreters; multiprocessing's resource tracker is not a worker.
+    if b"spawn_main" not in cmdline or b"resource_tracker" in cmdline:
+        return None
+    match = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+    return int(match.group(1)) if match else None
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def server(name: str, command: list[str], env: dict[str, str], health_path: str, logs: Path) -> Iterator[Server]:
+    port = free_port()
+    log = (logs / f"{name}.log").open("wb")
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: stopped as one, workers included
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if process.poll() is not None:
+                raise SystemExit(f"{name} exited; see {log.name}")
+            try:
+                if httpx.get(url + health_path, timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{name} did not start; see {log.name}")
+            time.sleep(0.2)
+        yield Server(name, url, process)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+        log.close()
+
+
+def service_env(database: str) -> dict[str, str]:
+    return {
+        "DATABASE_URL": pg_url(database),
+        "ENVIRONMENT": "production",
+        "SECRET_KEY": SECRET_KEY,
+        "ACCESS_TOKEN_EXPIRE_MINUTES": str(24 * 60),
+        "REDIS_URL": "redis://127.0.0.1:6379/15",
+        # The login run measures Argon2, not the rate limiter.
+        "LOGIN_LIMIT_PER_CLIENT": str(10**9),
+        "LOGIN_LIMIT_PER_ACCOUNT": str(10**9),
+    }
+
+
+def start_service(database: str, logs: Path, name: str = "service") -> Any:
+    return server(name, _serve_command(WORKERS), service_env(database), "/ready", logs)
+
+
+def start_baseline(database: str, logs: Path) -> Any:
+    command = [
+        str(BIN / "uvicorn"),
+        "bench.baseline_app:app",
+        "--workers",
+        str(WORKERS),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    return server("baseline", command, {"DATABASE_URL": pg_url(database)}, "/openapi.json", logs)
+
+
+# --- wrk ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    label: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    errors: int
+    connections: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
+@dataclass
+class Wrk:
+    duration: int
+    connections: int
+    threads: int
+    workdir: Path
+
+    def run(
+        self,
+        label: str,
+        url: str,
+        script: str,
+        *,
+        tokens: list[str] | None = None,
+        connections: int | None = None,
+        duration: int | None = None,
+        **env: str,
+    ) -> Run:
+        connections = connections or self.connections
+        tokens_file = self.workdir / f"tokens-{uuid.uuid4().hex}.txt"
+        tokens_file.write_text("\n".join(tokens or []) + "\n")
+        command = [
+            "wrk",
+            f"-t{min(self.threads, connections)}",
+            f"-c{connections}",
+            f"-d{duration or self.duration}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(BENCH / "wrk" / script),
+            url,
+        ]
+        environment = {
+            **os.environ,
+            "BENCH_LUA_DIR": str(BENCH / "wrk"),
+            "BENCH_TOKENS_FILE": str(tokens_file),
+            "BENCH_RUN_ID": uuid.uuid4().hex[:12],
+            **env,
+        }
+        done = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
+        tokens_file.unlink()
+        line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON "))
+        raw = json.loads(line.removeprefix("BENCH_JSON "))
+        errors = sum(raw[k] for k in raw if k.startswith("errors_"))
+        result = Run(
+            label=label,
+            requests=raw["requests"],
+            seconds=raw["duration_us"] / 1e6,
+            p50_ms=raw["p50_us"] / 1e3,
+            p90_ms=raw["p90_us"] / 1e3,
+            p99_ms=raw["p99_us"] / 1e3,
+            errors=errors,
+            connections=connections,
+        )
+        print(
+            f"  {label:<44} {result.rps:>8.0f} req/s  p50 {result.p50_ms:>7.2f} ms  "
+            f"p99 {result.p99_ms:>7.2f} ms  errors {errors}",
+            flush=True,
+        )
+        return result
+
+
+# --- the runs ------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = "unknown CPU"
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))  # type: ignore[union-attr]
+    pg = subprocess.run(
+        ["psql", "-h", PG_HOST, "-U", "postgres", "-Atc", "SHOW server_version"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    wrk_version = subprocess.run(["wrk", "--version"], capture_output=True, text=True, check=False).stdout
+    return {
+        "cpu": f"{cpu}, {os.cpu_count()} cores",
+        "memory": f"{memory_kb / 1024 / 1024:.1f} GiB",
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        "postgresql": pg or "unknown",
+        "wrk": wrk_version.split(" [")[0].strip() or "wrk",
+        "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+async def count_attempts(database: str) -> int:
+    return (await count_rows(database))[0]
+
+
+async def count_rows(database: str) -> tuple[int, int, int]:
+    """Attempts, idempotency records, and distinct keys among the records."""
+    conn = await asyncpg.connect(seed.asyncpg_dsn(pg_url(database)))
+    try:
+        row = await conn.fetchrow(
+            "SELECT (SELECT count(*) FROM attempts), count(*), count(DISTINCT (user_id, key)) FROM idempotency_records"
+        )
+        return row[0], row[1], row[2]
+    finally:
+        await conn.close()
+
+
+def integrity(before: tuple[int, int, int], after: tuple[int, int, int], runs: list[Run]) -> dict[str, Any]:
+    """Every answered POST stored once, under its own key; wrk does not count requests still in flight
+    when a run ends, but the service may have stored them, so up to one per connection per run more."""
+    stored, records, keys = (a - b for a, b in zip(after, before, strict=True))
+    answered = sum(r.requests for r in runs)
+    in_flight = sum(r.connections for r in runs)
+    ok = stored == records == keys and answered <= stored <= answered + in_flight
+    return {"answered": answered, "stored": stored, "records": records, "in_flight_max": in_flight, "ok": ok}
+
+
+def trend_etag(url: str, token: str) -> str:
+    response = httpx.get(f"{url}/api/v1/me/trend", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+    response.raise_for_status()
+    return response.headers["ETag"]
+
+
+def main_runs(args: argparse.Namespace, wrk: Wrk, logs: Path) -> dict[str, Any]:
+    ensure_postgres()
+    print("Preparing databases rt_bench and rt_bench_baseline …", flush=True)
+    asyncio.run(recreate_database("rt_bench_baseline"))
+    asyncio.run(recreate_database("rt_bench"))
+    baseline_challenge = asyncio.run(prepare_baseline("rt_bench_baseline"))
+    upgrade_to_head(pg_url("rt_bench"))
+    fixture = asyncio.run(prepare_service("rt_bench", {"trend1k": 1_000, "trend10k": 10_000}))
+    runs: dict[str, list[Run]] = {}
+
+    def keep(key: str, run: Run) -> None:
+        runs.setdefault(key, []).append(run)
+
+    with start_baseline("rt_bench_baseline", logs) as baseline, start_service("rt_bench", logs) as service:
+        post_base = f"{baseline.url}/attempts"
+        post_service = f"{service.url}/api/v1/attempts"
+        trend = f"{service.url}/api/v1/me/trend"
+        print("Warming up …", flush=True)
+        wrk.run("warm-up baseline", post_base, "post_attempt.lua", duration=3, BENCH_CHALLENGE_ID=baseline_challenge)
+        wrk.run(
+            "warm-up service",
+            post_service,
+            "post_attempt.lua",
+            duration=3,
+            tokens=fixture.writer_tokens,
+            BENCH_CHALLENGE_ID=fixture.challenge_id,
+        )
+        for role in ("trend1k", "trend10k"):
+            wrk.run(f"warm-up trend {role}", trend, "get.lua", duration=2, tokens=[fixture.users[role]])
+        before = asyncio.run(count_rows("rt_bench"))
+        post_runs: list[Run] = []
+        for round_number in range(1, args.rounds + 1):
+            print(f"Round {round_number} of {args.rounds}:", flush=True)
+            keep(
+                "baseline_post",
+                wrk.run(
+                    "baseline POST /attempts", post_base, "post_attempt.lua", BENCH_CHALLENGE_ID=baseline_challenge
+                ),
+            )
+            run = wrk.run(
+                "service POST /attempts (JWT, 100 users)",
+                post_service,
+                "post_attempt.lua",
+                tokens=fixture.writer_tokens,
+                BENCH_CHALLENGE_ID=fixture.challenge_id,
+            )
+            post_runs.append(run)
+            keep("service_post", run)
+            keep(
+                "trend_1k",
+                wrk.run("service GET /me/trend (1,000 attempts)", trend, "get.lua", tokens=[fixture.users["trend1k"]]),
+            )
+        print("Single runs:", flush=True)
+        for key, label, tokens in (
+            ("service_post_api_token", "service POST /attempts (API token, 100 users)", fixture.writer_api_tokens),
+            ("service_post_one_user", "service POST /attempts (JWT, 1 user)", fixture.writer_tokens[:1]),
+        ):
+            run = wrk.run(
+                label, post_service, "post_attempt.lua", tokens=tokens, BENCH_CHALLENGE_ID=fixture.challenge_id
+            )
+            post_runs.append(run)
+            keep(key, run)
+        posts = integrity(before, asyncio.run(count_rows("rt_bench")), post_runs)
+        keep(
+            "trend_10k",
+            wrk.run("service GET /me/trend (10,000 attempts)", trend, "get.lua", tokens=[fixture.users["trend10k"]]),
+        )
+        etag = trend_etag(service.url, fixture.users["trend1k"])
+        if etag:
+            keep(
+                "trend_1k_304",
+                wrk.run(
+                    "service GET /me/trend, If-None-Match → 304",
+                    trend,
+                    "get.lua",
+                    tokens=[fixture.users["trend1k"]],
+                    BENCH_IF_NONE_MATCH=etag,
+                ),
+            )
+        for role, n in (("trend1k", "1,000"), ("trend10k", "10,000")):
+            keep(
+                f"trend_uncached_{role}",
+                wrk.run(
+                    f"service GET /me/trend uncached ({n})",
+                    trend,
+                    "get.lua",
+                    tokens=[fixture.users[role]],
+                    BENCH_UNIQUE_SINCE="1",
+                ),
+            )
+        keep(
+            "attempts_list",
+            wrk.run(
+                "service GET /attempts (first page of 50)",
+                f"{service.url}/api/v1/attempts",
+                "get.lua",
+                tokens=[fixture.users["trend1k"]],
+            ),
+        )
+        keep(
+            "me_jwt",
+            wrk.run("service GET /me (JWT)", f"{service.url}/api/v1/me", "get.lua", tokens=fixture.writer_tokens),
+        )
+        keep(
+            "me_api_token",
+            wrk.run(
+                "service GET /me (API token)", f"{service.url}/api/v1/me", "get.lua", tokens=fixture.writer_api_tokens
+            ),
+        )
+        keep(
+            "login",
+            wrk.run(
+                "service POST /auth/token (Argon2)",
+                f"{service.url}/api/v1/auth/token",
+                "login.lua",
+                connections=4,
+                BENCH_EMAIL=fixture.login_email,
+                BENCH_PASSWORD=PASSWORD,
+            ),
+        )
+        rss = {"service": service.worker_rss_mb(), "baseline": baseline.worker_rss_mb()}
+    scale_out = two_instances(wrk, logs, fixture)
+    return {
+        "runs": {k: [asdict(r) | {"rps": r.rps} for r in v] for k, v in runs.items()},
+        "scale_out": scale_out,
+        "rss_mb": rss,
+        "posts": posts,
+        "rounds": args.rounds,
+    }
+
+
+def two_instances(wrk: Wrk, logs: Path, fixture: Fixture) -> dict[str, Any]:
+    """Two separate `serve` processes (1 worker each) on rt_bench, each under its own wrk at once."""
+    print("Two instances, one database:", flush=True)
+    before = asyncio.run(count_rows("rt_bench"))
+    with (
+        server("instance-a", _serve_command(1), service_env("rt_bench"), "/ready", logs) as a,
+        server("instance-b", _serve_command(1), service_env("rt_bench"), "/ready", logs) as b,
+    ):
+        half = len(fixture.writer_tokens) // 2
+        jobs = [
+            (a, fixture.writer_tokens[:half]),
+            (b, fixture.writer_tokens[half:]),
+        ]
+        with ThreadPoolExecutor(len(jobs)) as pool:
+            results = list(
+                pool.map(
+                    lambda job: wrk.run(
+                        f"{job[0].name} POST /attempts",
+                        f"{job[0].url}/api/v1/attempts",
+                        "post_attempt.lua",
+                        tokens=job[1],
+                        connections=wrk.connections // 2,
+                        BENCH_CHALLENGE_ID=fixture.challenge_id,
+                    ),
+                    jobs,
+                )
+            )
+    return {
+        "runs": [asdict(r) | {"rps": r.rps} for r in results],
+        "errors": sum(r.errors for r in results),
+        "posts": integrity(before, asyncio.run(count_rows("rt_bench")), results),
+    }
+
+
+def _serve_command(workers: int) -> list[str]:
+    return [str(BIN / "rejection-tracker"), "serve", "--workers", str(workers)]
+
+
+def scale_runs(args: argparse.Namespace, wrk: Wrk, logs: Path) -> dict[str, Any]:
+    """The same user read with 10,000 and with 1,000,000 attempts in the database."""
+    ensure_postgres()
+    database = "rt_bench_scale"
+    asyncio.run(recreate_database(database))
+    print("Seeding 100 users × 100 attempts …", flush=True)
+    upgrade_to_head(pg_url(database))
+    fixture = asyncio.run(prepare_service(database, {"reader": 100}))
+    asyncio.run(_add_crowd(database, users=99, per_user=100))
+    results: dict[str, Any] = {}
+    for label, extra_users in (("10k", 0), ("1m", 9_900)):
+        if extra_users:
+            print(f"Seeding {extra_users:,} more users × 100 attempts …", flush=True)
+            began = time.monotonic()
+            asyncio.run(_add_crowd(database, users=extra_users, per_user=100))
+            results["seed_seconds"] = round(time.monotonic() - began, 1)
+        total = asyncio.run(count_attempts(database))
+        size = asyncio.run(database_size(database))
+        print(f"{total:,} attempts in the database ({size / 1e9:.2f} GB):", flush=True)
+        with start_service(database, logs, name=f"service-{label}") as service:
+            token = [fixture.users["reader"]]
+            trend = f"{service.url}/api/v1/me/trend"
+            attempts = f"{service.url}/api/v1/attempts"
+            wrk.run("warm-up", trend, "get.lua", tokens=token, duration=2)
+            wrk.run("warm-up", attempts, "get.lua", tokens=token, duration=2)
+            results[label] = {
+                "attempts_in_database": total,
+                "database_bytes": size,
+                "trend": asdict(wrk.run("GET /me/trend (100 attempts)", trend, "get.lua", tokens=token)),
+                "trend_uncached": asdict(
+                    wrk.run("GET /me/trend uncached", trend, "get.lua", tokens=token, BENCH_UNIQUE_SINCE="1")
+                ),
+                "attempts": asdict(wrk.run("GET /attempts (first page)", attempts, "get.lua", tokens=token)),
+                "rss_mb": service.worker_rss_mb(),
+            }
+    return results
+
+
+async def _add_crowd(database: str, *, users: int, per_user: int) -> None:
+    conn = await asyncpg.connect(seed.asyncpg_dsn(pg_url(database)))
+    try:
+        challenges = await seed.catalog_challenges(conn)
+        prefix = f"crowd-{uuid.uuid4().hex[:6]}-"
+        ids = await seed.add_users(conn, users, prefix=prefix, password_hash="!")
+        await seed.add_attempts(conn, ids, per_user, challenges, seed=users)
+        await conn.execute("VACUUM ANALYZE")
+    finally:
+        await conn.close()
+
+
+# --- the report ----------------------------------------------------------------------------
+
+
+def _median(runs: list[dict[str, Any]], key: str) -> float:
+    return statistics.median(r[key] for r in runs)
+
+
+def _verdict(ok: bool) -> str:
+    return "✅ met" if ok else "❌ missed"
+
+
+def render(results: dict[str, Any]) -> str:
+    lines = [
+        "# Benchmark results",
+        "",
+        "Written by `bench/run.py`; the raw figures are in `bench/results.json`. Targets are from issue 7 and",
+        "are ratios against the baseline (bench/baseline_app.py: the same attempt row inserted by a bare",
+        "FastAPI + async SQLAlchemy + asyncpg app, no auth or checks), run in the same session on the same machine.",
+        "",
+    ]
+    main = results.get("main")
+    if main:
+        lines += _render_main(main)
+    scale = results.get("scale")
+    if scale:
+        lines += _render_scale(scale)
+    return "\n".join(lines) + "\n"
+
+
+def _machine_lines(m: dict[str, str]) -> list[str]:
+    return [
+        f"- Machine: {m['cpu']}, {m['memory']} RAM, {m['os']}; Python {m['python']}, PostgreSQL {m['postgresql']}, "
+        f"{m['wrk']}; {m['date']}.",
+    ]
+
+
+def _render_main(main: dict[str, Any]) -> list[str]:
+    runs = main["runs"]
+    cfg = main["config"]
+    base_rps = _median(runs["baseline_post"], "rps")
+    base_p99 = _median(runs["baseline_post"], "p99_ms")
+    post_rps = _median(runs["service_post"], "rps")
+    post_p99 = _median(runs["service_post"], "p99_ms")
+    trend_rps = _median(runs["trend_1k"], "rps")
+    trend_p50 = _median(runs["trend_1k"], "p50_ms")
+    trend10_p50 = _median(runs["trend_10k"], "p50_ms")
+    post_errors = sum(
+        r["errors"] for k in ("service_post", "service_post_api_token", "service_post_one_user") for r in runs[k]
+    )
+    rss = main["rss_mb"]
+    rss_max = max(rss["service"])
+    login_rps = _median(runs["login"], "rps")
+    targets = [
+        (
+            "POST /attempts throughput ≥ 60% of baseline",
+            f"{post_rps / base_rps:.0%}",
+            post_rps / base_rps >= POST_THROUGHPUT_MIN,
+        ),
+        ("POST /attempts p99 ≤ 3× baseline p99", f"{post_p99 / base_p99:.2f}×", post_p99 / base_p99 <= POST_P99_MAX),
+        ("POST /attempts errors = 0", str(post_errors), post_errors == 0),
+        (
+            "Every POST stored once, under its own key (answered / stored)",
+            f"{main['posts']['answered']:,} / {main['posts']['stored']:,}",
+            main["posts"]["ok"],
+        ),
+        (
+            "GET /me/trend (1,000) throughput ≥ 25% of baseline POST",
+            f"{trend_rps / base_rps:.0%}",
+            trend_rps / base_rps >= TREND_THROUGHPUT_MIN,
+        ),
+        (
+            "GET /me/trend p50 at 10,000 ≤ 10× p50 at 1,000",
+            f"{trend10_p50 / trend_p50:.2f}×",
+            trend10_p50 / trend_p50 <= TREND_GROWTH_MAX,
+        ),
+        ("Worker RSS < 200 MB after the runs", f"{rss_max:.0f} MB (largest)", rss_max < RSS_MAX_MB),
+    ]
+    lines = [
+        "## Main run",
+        "",
+        f"- Command: `{cfg['command']}`",
+        *_machine_lines(main["machine"]),
+        f"- Setup: PostgreSQL on loopback; the service is `rejection-tracker serve --workers {WORKERS}` "
+        "(ENVIRONMENT=production, JSON access log at INFO, Redis for rate limits); the baseline runs "
+        f"{WORKERS} uvicorn workers. wrk: {cfg['threads']} threads, {cfg['connections']} connections, "
+        f"{cfg['duration']} s per run (login: 4 connections); {main['rounds']} alternating rounds of baseline POST, "
+        "service POST and trend, medians reported.",
+        "- Database: the shipped catalog, 100 writer users, one user with 1,000 attempts and one with 10,000 "
+        "(plus every attempt the POST runs add).",
+        "",
+        "### Against the targets",
+        "",
+        "| target | measured | |",
+        "| --- | --- | --- |",
+        *[f"| {name} | {value} | {_verdict(ok)} |" for name, value, ok in targets],
+        "",
+        "### Every run",
+        "",
+        "| run | req/s | p50 ms | p90 ms | p99 ms | errors | ratio to baseline POST req/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for key, label in RUN_LABELS.items():
+        if key not in runs:
+            continue
+        group = runs[key]
+        rps = _median(group, "rps")
+        suffix = f" (median of {len(group)})" if len(group) > 1 else ""
+        lines.append(
+            f"| {label}{suffix} | {rps:,.0f} | {_median(group, 'p50_ms'):.2f} | {_median(group, 'p90_ms'):.2f} | "
+            f"{_median(group, 'p99_ms'):.2f} | {sum(r['errors'] for r in group)} | {rps / base_rps:.0%} |"
+        )
+    lines += [
+        "",
+        "### Integrity of the POST runs",
+        "",
+        _integrity_text(main["posts"]),
+        "",
+        "### Memory",
+        "",
+        "Resident set size of each worker after all runs: service "
+        + ", ".join(f"{x:.0f} MB" for x in rss["service"])
+        + "; baseline "
+        + ", ".join(f"{x:.0f} MB" for x in rss["baseline"])
+        + ".",
+        "",
+        "### Two instances, one database",
+        "",
+        *_render_scale_out(main["scale_out"], base_rps),
+        "",
+        "### Login and API tokens",
+        "",
+        f"Login (`POST /auth/token`, Argon2id m=64 MiB, t=3, p=4): {login_rps:.1f} logins/s with {WORKERS} workers, "
+        f"about {login_rps / WORKERS:.1f} per worker (each login costs ~0.1 s of CPU by design; it runs in a "
+        "thread, so the worker's other requests go on meanwhile). A personal API token costs one SHA-256 and an "
+        "indexed lookup, never Argon2: "
+        f"`GET /me` answers {_median(runs['me_api_token'], 'rps'):,.0f} req/s with API tokens and "
+        f"{_median(runs['me_jwt'], 'rps'):,.0f} req/s with access tokens (JWT).",
+        "",
+    ]
+    return lines
+
+
+def _integrity_text(posts: dict[str, Any]) -> str:
+    verdict = "nothing lost or duplicated" if posts["ok"] else "MISMATCH: attempts lost or duplicated"
+    return (
+        f"Answered {posts['answered']:,} (wrk counts completed requests only), stored {posts['stored']:,} attempts "
+        f"and {posts['records']:,} idempotency records, at most {posts['in_flight_max']} still in flight when the "
+        f"runs stopped: {verdict}."
+    )
+
+
+def _render_scale_out(scale_out: dict[str, Any], base_rps: float) -> list[str]:
+    total = sum(r["rps"] for r in scale_out["runs"])
+    each = ", ".join(
+        f"{r['label'].split()[0]} {r['rps']:,.0f} req/s (p99 {r['p99_ms']:.1f} ms)" for r in scale_out["runs"]
+    )
+    return [
+        "Two separate `rejection-tracker serve --workers 1` processes on two ports, one PostgreSQL, each "
+        f"driven by its own wrk at the same time (half the connections and half the writers each): {each}; "
+        f"together {total:,.0f} req/s ({total / base_rps:.0%} of the baseline POST), "
+        f"{scale_out['errors']} errors. "
+        + _integrity_text(scale_out["posts"])
+        + " Replays across instances are checked by tests/test_scale_out.py.",
+    ]
+
+
+RUN_LABELS = {
+    "baseline_post": "baseline POST /attempts",
+    "service_post": "service POST /attempts (access token, 100 users in turn)",
+    "service_post_api_token": "service POST /attempts (API token, 100 users in turn)",
+    "service_post_one_user": "service POST /attempts (access token, 1 user)",
+    "trend_1k": "service GET /me/trend, 1,000 attempts",
+    "trend_10k": "service GET /me/trend, 10,000 attempts",
+    "trend_1k_304": "service GET /me/trend, 1,000 attempts, If-None-Match → 304",
+    "trend_uncached_trend1k": "service GET /me/trend, 1,000 attempts, uncached (a new `since` each time)",
+    "trend_uncached_trend10k": "service GET /me/trend, 10,000 attempts, uncached",
+    "attempts_list": "service GET /attempts, first page of 50",
+    "me_jwt": "service GET /me (access token)",
+    "me_api_token": "service GET /me (API token)",
+    "login": "service POST /auth/token (login)",
+}
+
+
+def _render_scale(scale: dict[str, Any]) -> list[str]:
+    small, large = scale["10k"], scale["1m"]
+    cfg = scale["config"]
+    rows = []
+    for key, label in (
+        ("trend", "GET /me/trend"),
+        ("trend_uncached", "GET /me/trend, uncached"),
+        ("attempts", "GET /attempts"),
+    ):
+        a, b = small[key]["p50_ms"], large[key]["p50_ms"]
+        target = key in ("trend", "attempts")
+        verdict = _verdict(b / a <= SCALE_MAX) if target else "(for information)"
+        rows.append(f"| {label} | {a:.2f} | {b:.2f} | {b / a:.2f}× | {verdict} |")
+    rss = max(small["rss_mb"] + large["rss_mb"])
+    return [
+        "## Scale run",
+        "",
+        f"- Command: `{cfg['command']}`",
+        *_machine_lines(scale["machine"]),
+        f"- The same user (100 attempts) read with {small['attempts_in_database']:,} attempts in the database "
+        f"(100 users) and with {large['attempts_in_database']:,} ({large['attempts_in_database'] // 100:,} users, "
+        f"{large['database_bytes'] / 1e9:.2f} GB; COPY took {scale.get('seed_seconds', 0)} s). "
+        f"wrk: {cfg['threads']} threads, {cfg['connections']} connections, {cfg['duration']} s per run.",
+        "",
+        "| request | p50 ms, 10,000 in the database | p50 ms, 1,000,000 | ratio (target ≤ 1.25×) | |",
+        "| --- | ---: | ---: | ---: | --- |",
+        *rows,
+        "",
+        f"Largest worker RSS after the scale runs: {rss:.0f} MB.",
+        "",
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark the service against the baseline (see bench/run.py).")
+    parser.add_argument("--scale", action="store_true", help="run the 1,000,000-attempt scale comparison instead")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    parser.add_argument("--rounds", type=int, default=3, help="alternating baseline/service rounds (default 3)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install -y wrk")
+
+    results_file = BENCH / "results.json"
+    results = json.loads(results_file.read_text()) if results_file.exists() else {}
+    with tempfile.TemporaryDirectory(prefix="rt-bench-") as folder:
+        logs = Path(folder)
+        wrk = Wrk(duration=args.duration, connections=args.connections, threads=args.threads, workdir=logs)
+        began = time.monotonic()
+        try:
+            key, outcome = (
+                ("scale", scale_runs(args, wrk, logs)) if args.scale else ("main", main_runs(args, wrk, logs))
+            )
+        except BaseException:
+            for log in sorted(logs.glob("*.log")):
+                print(f"--- {log.name} (last lines)\n" + "\n".join(log.read_text().splitlines()[-20:]), file=sys.stderr)
+            raise
+    outcome["machine"] = machine()
+    outcome["config"] = {
+        "command": "make bench-scale" if args.scale else "make bench",
+        "duration": args.duration,
+        "connections": args.connections,
+        "threads": args.threads,
+        "seconds": round(time.monotonic() - began),
+    }
+    results[key] = outcome
+    results_file.write_text(json.dumps(results, indent=2) + "\n")
+    (BENCH / "RESULTS.md").write_text(render(results))
+    print(f"Done in {outcome['config']['seconds']} s: bench/RESULTS.md", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+-- Shared by the wrk scripts: bearer tokens from a file, and a summary line bench/run.py parses.
+local M = {}
+
+-- One token per line; requests take them in turn, so load spreads over several users.
+function M.tokens()
+  local tokens = {}
+  local path = os.getenv("BENCH_TOKENS_FILE")
+  if path then
+    for line in io.lines(path) do
+      if #line > 0 then tokens[#tokens + 1] = line end
+    end
+  end
+  return tokens
+end
+
+function M.done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
+    '"max_us":%d,"mean_us":%.1f,"errors_connect":%d,"errors_read":%d,"errors_write":%d,' ..
+    '"errors_status":%d,"errors_timeout":%d}\n',
+    summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
+end
+
+return M

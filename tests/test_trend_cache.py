@@ -1,0 +1,230 @@
+"""The cached trend is never stale: every change a read depends on shows in the next read; ETag and 304."""
+
+import re
+from datetime import timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.catalog.models import Challenge
+from app.core.models import utcnow
+from app.progress import service
+from app.progress.models import TrendCache
+from tests.conftest import Account, MakeAttempt, MakeChallenge
+
+TREND = "/api/v1/me/trend"
+ATTEMPTS = "/api/v1/attempts"
+
+
+async def read(client: httpx.AsyncClient, account: Account, **params: str) -> httpx.Response:
+    response = await client.get(TREND, headers=account.headers, params=params)
+    assert response.status_code == 200, response.text
+    return response
+
+
+async def trend(client: httpx.AsyncClient, account: Account, **params: str) -> dict[str, Any]:
+    body: dict[str, Any] = (await read(client, account, **params)).json()
+    return body
+
+
+async def log(client: httpx.AsyncClient, account: Account, challenge: Challenge, peak: int, **extra: str) -> str:
+    response = await client.post(
+        ATTEMPTS,
+        headers=account.headers,
+        json={"challenge_id": str(challenge.id), "outcome": "rejected", "distress_before": 50, "distress_peak": peak}
+        | extra,
+    )
+    assert response.status_code == 201, response.text
+    attempt_id: str = response.json()["id"]
+    return attempt_id
+
+
+async def cached_row(session: AsyncSession, account: Account) -> TrendCache | None:
+    return await session.scalar(
+        select(TrendCache).where(TrendCache.user_id == account.user.id).execution_options(populate_existing=True)
+    )
+
+
+async def test_a_repeated_read_is_served_from_the_cache_with_the_same_body_and_etag(
+    client: httpx.AsyncClient, session: AsyncSession, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    await log(client, alice, challenge, 70)
+    first = await read(client, alice)
+    row = await cached_row(session, alice)
+    assert row is not None
+    assert row.body == first.content
+    assert row.etag == first.headers["etag"]
+    second = await read(client, alice)
+    assert (second.content, second.headers["etag"]) == (first.content, first.headers["etag"])
+    assert second.headers["content-type"] == "application/json"
+    assert second.headers["cache-control"] == "no-store"
+
+
+async def test_a_new_attempt_shows_in_the_next_read(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    assert (await trend(client, alice))["attempts"] == 0
+    await log(client, alice, challenge, 70)
+    after = await trend(client, alice)
+    assert after["attempts"] == 1
+    assert after["habituation"]["mean_distress_peak"] == 70
+
+
+async def test_a_corrected_attempt_shows_in_the_next_read(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    attempt_id = await log(client, alice, challenge, 70)
+    assert (await trend(client, alice))["habituation"]["mean_distress_peak"] == 70
+    response = await client.patch(f"{ATTEMPTS}/{attempt_id}", headers=alice.headers, json={"distress_peak": 30})
+    assert response.status_code == 200, response.text
+    assert (await trend(client, alice))["habituation"]["mean_distress_peak"] == 30
+
+
+async def test_a_deleted_attempt_shows_in_the_next_read(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    await log(client, alice, challenge, 70)
+    gone = await log(client, alice, challenge, 90)
+    assert (await trend(client, alice))["attempts"] == 2
+    assert (await client.delete(f"{ATTEMPTS}/{gone}", headers=alice.headers)).status_code == 204
+    after = await trend(client, alice)
+    assert after["attempts"] == 1
+    assert after["habituation"]["mean_distress_peak"] == 70
+
+
+async def test_a_row_written_without_the_api_shows_in_the_next_read(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
+) -> None:
+    # The triggers on `attempts` invalidate, not the API's code: imports and fixes by hand count too.
+    challenge = await make_challenge()
+    assert (await trend(client, alice))["attempts"] == 0
+    await make_attempt(alice.user, challenge)
+    assert (await trend(client, alice))["attempts"] == 1
+
+
+async def test_a_time_zone_change_shows_in_the_next_read(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
+) -> None:
+    challenge = await make_challenge()
+    # 23:30 UTC is the next day in Berlin.
+    at = (utcnow() - timedelta(days=3)).replace(hour=23, minute=30, second=0, microsecond=0)
+    await make_attempt(alice.user, challenge, occurred_at=at)
+    before = await trend(client, alice)
+    assert (before["timezone"], before["series"][0]["date"]) == ("UTC", at.date().isoformat())
+    response = await client.patch("/api/v1/me", headers=alice.headers, json={"timezone": "Europe/Berlin"})
+    assert response.status_code == 200, response.text
+    after = await trend(client, alice)
+    assert after["timezone"] == "Europe/Berlin"
+    assert after["series"][0]["date"] == (at.date() + timedelta(days=1)).isoformat()
+
+
+async def test_tomorrows_read_is_not_yesterdays_answer(
+    client: httpx.AsyncClient,
+    alice: Account,
+    make_challenge: MakeChallenge,
+    make_attempt: MakeAttempt,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    challenge = await make_challenge()
+    now = utcnow()
+    await make_attempt(alice.user, challenge, occurred_at=now - timedelta(days=1))
+    await make_attempt(alice.user, challenge, occurred_at=now)
+    assert (await trend(client, alice))["streak"]["current_days"] == 2
+    # Two days on, nothing written in between: the streak has ended.
+    monkeypatch.setattr(service, "utcnow", lambda: now + timedelta(days=2))
+    assert (await trend(client, alice))["streak"]["current_days"] == 0
+
+
+async def test_each_window_gets_its_own_answer(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
+) -> None:
+    challenge = await make_challenge()
+    now = utcnow()
+    for days_ago in (3, 2, 1):
+        await make_attempt(alice.user, challenge, occurred_at=now - timedelta(days=days_ago))
+    since = (now - timedelta(days=2, hours=1)).isoformat()
+    assert (await trend(client, alice, since=since))["attempts"] == 2
+    assert (await trend(client, alice))["attempts"] == 3
+    assert (await trend(client, alice, since=since))["attempts"] == 2
+    # The same instant with another offset is the same window.
+    berlin = (now - timedelta(days=2, hours=1)).astimezone(ZoneInfo("Europe/Berlin"))
+    assert (await trend(client, alice, since=berlin.isoformat()))["attempts"] == 2
+
+
+async def test_an_answer_computed_before_a_write_is_not_kept(
+    session: AsyncSession, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
+) -> None:
+    # A reader that saw version v, then computed while a write landed, must not store its answer.
+    challenge = await make_challenge()
+    await make_attempt(alice.user, challenge)
+    row = await cached_row(session, alice)
+    assert row is not None
+    seen = row.version
+    await make_attempt(alice.user, challenge)
+    await service._store(session, alice.user.id, seen_version=seen, key="k", etag='"e"', body=b"{}")
+    row = await cached_row(session, alice)
+    assert row is not None
+    assert (row.version, row.key, row.body) == (seen + 1, None, None)
+
+
+async def test_an_unchanged_trend_answers_304_to_its_etag(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    await log(client, alice, challenge, 70)
+    etag = (await read(client, alice)).headers["etag"]
+    assert re.fullmatch(r'"[0-9a-f]{32}"', etag)
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        response = await client.get(TREND, headers=alice.headers | {"If-None-Match": header})
+        assert response.status_code == 304, header
+        assert response.content == b""
+        assert response.headers["etag"] == etag
+
+    stale = await client.get(TREND, headers=alice.headers | {"If-None-Match": '"something else"'})
+    assert stale.status_code == 200
+    assert stale.headers["etag"] == etag
+
+    await log(client, alice, challenge, 40)
+    changed = await client.get(TREND, headers=alice.headers | {"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["attempts"] == 2
+    assert changed.headers["etag"] != etag
+
+
+async def test_deleting_the_account_removes_its_cached_trend(
+    client: httpx.AsyncClient, session: AsyncSession, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    await log(client, alice, challenge, 70)
+    await read(client, alice)
+    assert await cached_row(session, alice) is not None
+    assert (await client.delete("/api/v1/me", headers=alice.headers)).status_code == 204
+    assert await cached_row(session, alice) is None
+
+
+async def test_the_invalidating_triggers_exist(session: AsyncSession) -> None:
+    # A SQLite batch migration that rebuilds `attempts` would drop them silently.
+    if session.get_bind().dialect.name == "postgresql":
+        query = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'attempts'::regclass AND NOT tgisinternal"
+    else:
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'attempts'"
+    names = set((await session.scalars(text(query))).all())
+    assert names == {f"trend_cache_after_{event}" for event in ("insert", "update", "delete")}
+
+
+async def test_304_and_the_etag_are_documented(client: httpx.AsyncClient) -> None:
+    operation = (await client.get("/openapi.json")).json()["paths"][TREND]["get"]
+    assert "ETag" in operation["responses"]["200"]["headers"]
+    assert "ETag" in operation["responses"]["304"]["headers"]
+    assert operation["responses"]["304"]["description"].startswith("Not Modified")
+    header = next(p for p in operation["parameters"] if p["name"] == "if-none-match")
+    assert header["in"] == "header"
+    assert "304" in header["description"]
