@@ -163,6 +163,21 @@ async def admin(make_user: MakeUser) -> Account:
     return await make_user("admin@example.com", is_admin=True)
 
 
+# The contract's Challenge shape.
+CHALLENGE_FIELDS = {
+    "id",
+    "slug",
+    "title",
+    "description",
+    "category",
+    "difficulty",
+    "tips",
+    "status",
+    "is_custom",
+    "created_at",
+    "updated_at",
+}
+
 MakeChallenge = Callable[..., Awaitable[Challenge]]
 MakeAttempt = Callable[..., Awaitable[Attempt]]
 
@@ -200,6 +215,17 @@ def make_challenge(session: AsyncSession) -> MakeChallenge:
         return challenge
 
     return make
+
+
+@pytest.fixture
+async def everyday(session: AsyncSession) -> Category:
+    """The `everyday` category, for tests that create challenges through the API."""
+    category = await session.get(Category, "everyday")
+    if category is None:
+        category = Category(slug="everyday", name="Everyday asks", description="Small asks of strangers.")
+        session.add(category)
+        await session.commit()
+    return category
 
 
 @pytest.fixture

@@ -8,23 +8,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Category, Challenge
-from tests.conftest import Account, MakeAttempt, MakeChallenge
+from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge
 
 CHALLENGES = "/api/v1/challenges"
-
-PUBLIC_FIELDS = {
-    "id",
-    "slug",
-    "title",
-    "description",
-    "category",
-    "difficulty",
-    "tips",
-    "status",
-    "is_custom",
-    "created_at",
-    "updated_at",
-}
 
 
 def custom_body(**overrides: Any) -> dict[str, Any]:
@@ -36,17 +22,6 @@ def custom_body(**overrides: Any) -> dict[str, Any]:
         "tips": ["They said no to the request, not to you."],
         **overrides,
     }
-
-
-@pytest.fixture
-async def everyday(session: AsyncSession) -> Category:
-    # Get or create: a test that commits for real may have left this category behind.
-    category = await session.get(Category, "everyday")
-    if category is None:
-        category = Category(slug="everyday", name="Everyday asks", description="Small asks of strangers.")
-        session.add(category)
-        await session.commit()
-    return category
 
 
 async def list_all(client: httpx.AsyncClient, account: Account, **params: Any) -> list[dict[str, Any]]:
@@ -116,7 +91,7 @@ async def test_only_published_catalog_challenges_are_listed(
     await make_challenge(title="An archived one", status="archived")
     items = await list_all(client, alice)
     assert [item["id"] for item in items] == [str(published.id)]
-    assert set(items[0]) == PUBLIC_FIELDS
+    assert set(items[0]) == CHALLENGE_FIELDS
     assert items[0]["category"] == "everyday"
     assert items[0]["is_custom"] is False
     assert items[0]["tips"] == ["They said no to the request, not to you."]
@@ -147,7 +122,7 @@ async def test_a_custom_challenge_is_seen_by_its_owner_alone(
     response = await client.post(CHALLENGES, json=custom_body(), headers=alice.headers)
     assert response.status_code == 201, response.text
     created = response.json()
-    assert set(created) == PUBLIC_FIELDS
+    assert set(created) == CHALLENGE_FIELDS
     assert created["is_custom"] is True
     assert created["status"] == "published"
     assert created["slug"].startswith("custom-ask-the-bakery")

@@ -29,17 +29,6 @@ def new_challenge(**overrides: Any) -> dict[str, Any]:
     }
 
 
-@pytest.fixture
-async def everyday(session: AsyncSession) -> Category:
-    # Get or create: a test that commits for real may have left this category behind.
-    category = await session.get(Category, "everyday")
-    if category is None:
-        category = Category(slug="everyday", name="Everyday asks", description="Small asks of strangers.")
-        session.add(category)
-        await session.commit()
-    return category
-
-
 async def create(client: httpx.AsyncClient, admin: Account, **overrides: Any) -> httpx.Response:
     response = await client.post(ADMIN, json=new_challenge(**overrides), headers=admin.headers)
     assert response.status_code == 201, response.text

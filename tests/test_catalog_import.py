@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.importer import load_seed_data, seed_catalog, seed_if_empty
-from app.catalog.models import Category, Challenge
+from app.catalog.models import Challenge
 from app.catalog.schemas import MAX_IMPORT_ITEMS
 from app.cli import main
 from app.core.config import get_settings
@@ -30,17 +30,6 @@ def item(slug: str, **overrides: Any) -> dict[str, Any]:
         "tips": ["Notice the rise of distress, breathe, and let it pass."],
         **overrides,
     }
-
-
-@pytest.fixture
-async def everyday(session: AsyncSession) -> Category:
-    # Get or create: a test that commits for real may have left this category behind.
-    category = await session.get(Category, "everyday")
-    if category is None:
-        category = Category(slug="everyday", name="Everyday asks", description="Small asks of strangers.")
-        session.add(category)
-        await session.commit()
-    return category
 
 
 async def stored(session: AsyncSession, slug: str) -> Challenge:

@@ -15,7 +15,7 @@ from app.core.config import Settings
 from app.core.models import utcnow
 from app.main import create_app
 from app.progress.service import records_query
-from tests.conftest import Account, MakeAttempt, MakeChallenge, MakeUser
+from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge, MakeUser
 
 TREND = "/api/v1/me/trend"
 NEXT = "/api/v1/me/next-challenges"
@@ -305,19 +305,7 @@ async def test_a_new_user_gets_level_two_first_then_the_nearest_levels_gentler_f
     items = await get_next(client, alice)
     assert [c["difficulty"] for c in items] == [2, 2, 1, 3, 5]
     assert [c["category"] for c in items[:2]] == ["everyday", "work"]
-    assert set(items[0]) == {
-        "id",
-        "slug",
-        "title",
-        "description",
-        "category",
-        "difficulty",
-        "tips",
-        "status",
-        "is_custom",
-        "created_at",
-        "updated_at",
-    }
+    assert set(items[0]) == CHALLENGE_FIELDS
     assert [c["difficulty"] for c in await get_next(client, alice, limit="3")] == [2, 2, 1]
 
 
