@@ -250,17 +250,12 @@ class AdminChallengeCreate(InputModel):
     status: StatusField = "draft"
 
 
-class AdminChallengeUpdate(PatchModel):
+class AdminChallengeUpdate(ChallengeUpdate):
     """Fields to change; those left out keep their value. `{"status": "published"}` publishes."""
 
     model_config = ConfigDict(json_schema_extra={"example": {"status": "published"}})
 
     slug: Slug | None = None
-    title: Title | None = None
-    description: Description | None = None
-    category: CategorySlug | None = None
-    difficulty: Difficulty | None = None
-    tips: Tips | None = None
     status: StatusField | None = None
 
 
