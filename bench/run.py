@@ -801,9 +801,8 @@ def _render_main(main: dict[str, Any]) -> list[str]:
         "### Login and API tokens",
         "",
         f"Login (`POST /auth/token`, Argon2id m=64 MiB, t=3, p=4): {login_rps:.1f} logins/s with {WORKERS} workers, "
-        f"about {login_rps / WORKERS:.1f} per worker (each login costs ~0.1 s of CPU by design; it runs in a "
-        "thread, so the worker's other requests go on meanwhile). A personal API token costs one SHA-256 and an "
-        "indexed lookup, never Argon2: "
+        f"about {login_rps / WORKERS:.1f} per worker (each login costs ~0.1 s of CPU and 64 MiB by design, on "
+        "the worker's event loop). A personal API token costs one SHA-256 and an indexed lookup, never Argon2: "
         f"`GET /me` answers {_median(runs['me_api_token'], 'rps'):,.0f} req/s with API tokens and "
         f"{_median(runs['me_jwt'], 'rps'):,.0f} req/s with access tokens (JWT).",
         "",

@@ -4,7 +4,6 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from starlette.concurrency import run_in_threadpool
 
 from app.accounts.models import ApiToken, User
 from app.accounts.schemas import ApiTokenCreate, UserCreate, UserUpdate
@@ -18,7 +17,7 @@ from app.core.pagination import paginate
 async def register(session: AsyncSession, data: UserCreate, *, is_admin: bool = False) -> User:
     user = User(
         email=data.email,
-        password_hash=await run_in_threadpool(security.hash_password, data.password),
+        password_hash=security.hash_password(data.password),
         display_name=data.display_name,
         timezone=data.timezone,
         is_admin=is_admin,
@@ -34,9 +33,7 @@ async def register(session: AsyncSession, data: UserCreate, *, is_admin: bool = 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
-    # Argon2 takes ~0.1 s of CPU by design and releases the GIL: in a thread, the worker's
-    # other requests go on meanwhile instead of stalling behind every login.
-    if not await run_in_threadpool(security.verify_password, password, user.password_hash if user else None):
+    if not security.verify_password(password, user.password_hash if user else None):
         return None
     return user
 
