@@ -320,3 +320,18 @@ async def test_bad_page_parameters_are_422(
     client: httpx.AsyncClient, alice: Account, params: dict[str, object]
 ) -> None:
     assert_problem(await client.get(TOKENS, params=params, headers=alice.headers), 422)
+
+
+async def test_login_upgrades_a_hash_made_with_older_parameters(
+    client: httpx.AsyncClient, session: AsyncSession, alice: Account
+) -> None:
+    from pwdlib import PasswordHash
+    from pwdlib.hashers.argon2 import Argon2Hasher
+
+    old = PasswordHash((Argon2Hasher(memory_cost=8192, time_cost=1, parallelism=2),)).hash(PASSWORD)
+    alice.user.password_hash = old
+    await session.commit()
+    assert (await login(client, "alice@example.com")).status_code == 200
+    await session.refresh(alice.user)
+    assert alice.user.password_hash != old
+    assert (await login(client, "alice@example.com")).status_code == 200

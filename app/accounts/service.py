@@ -33,8 +33,12 @@ async def register(session: AsyncSession, data: UserCreate, *, is_admin: bool = 
 
 async def authenticate(session: AsyncSession, email: str, password: str) -> User | None:
     user = await session.scalar(select(User).where(User.email == email.strip().lower()))
-    if not security.verify_password(password, user.password_hash if user else None):
+    valid, updated_hash = security.verify_password(password, user.password_hash if user else None)
+    if not valid or user is None:
         return None
+    if updated_hash is not None:
+        # Hashed with older parameters: upgrade it while the password is at hand.
+        user.password_hash = updated_hash
     return user
 
 
