@@ -19,6 +19,7 @@ from app.core.db import insert_or_ignore
 from app.core.errors import Conflict, InvalidInput, NotFound
 from app.core.models import utcnow
 from app.core.pagination import paginate
+from app.core.schemas import check_window
 
 # The contract promises at least a day; a retry after that logs the attempt again.
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
@@ -254,8 +255,7 @@ async def list_attempts(
     limit: int,
     cursor: str | None,
 ) -> tuple[list[Attempt], str | None]:
-    if since is not None and until is not None and since > until:
-        raise InvalidInput("`since` must not lie after `until`.", loc=("query", "since"))
+    check_window(since, until)
     query = _own(user)
     if since is not None:
         query = query.where(Attempt.occurred_at >= since)

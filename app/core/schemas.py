@@ -5,6 +5,7 @@ import binascii
 import json
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Generic, TypeVar
 
 from pydantic import (
@@ -126,3 +127,9 @@ def decode_cursor(cursor: str, length: int) -> list[Any]:
     if not isinstance(values, list) or len(values) != length:
         raise invalid_cursor()
     return values
+
+
+def check_window(since: datetime | None, until: datetime | None) -> None:
+    """422 for a `since`/`until` window that ends before it starts."""
+    if since is not None and until is not None and since > until:
+        raise InvalidInput("`since` must not lie after `until`.", loc=("query", "since"))

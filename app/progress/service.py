@@ -18,8 +18,8 @@ from app.accounts.models import User
 from app.attempts.models import Attempt
 from app.catalog.models import Challenge
 from app.core.db import insert_or_ignore
-from app.core.errors import InvalidInput
 from app.core.models import utcnow
+from app.core.schemas import check_window
 from app.progress import stats
 from app.progress.models import TrendCache
 from app.progress.schemas import TrendPublic
@@ -87,8 +87,7 @@ async def trend(
     (triggers clear it on every write, see TrendCache), the window, the time zone, the
     local date that streaks count to, the support message and the code.
     """
-    if since is not None and until is not None and since > until:
-        raise InvalidInput("`since` must not lie after `until`.")
+    check_window(since, until)
     # The current streak is counted up to the end of the window when it lies in the past.
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
     today = as_of.astimezone(ZoneInfo(user.timezone)).date()
