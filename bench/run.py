@@ -364,6 +364,7 @@ class Wrk:
             **os.environ,
             "BENCH_LUA_DIR": str(BENCH / "wrk"),
             "BENCH_TOKENS_FILE": str(tokens_file),
+            "BENCH_THREADS": str(min(self.threads, connections)),
             "BENCH_RUN_ID": uuid.uuid4().hex[:12],
             **env,
         }

@@ -124,17 +124,29 @@ async def add_attempts(
     challenges: Sequence[Challenge],
     seed: int = 7,
 ) -> int:
-    """`per_user` attempts for each user, copied in chunks; the number of rows added."""
+    """`per_user` attempts for each user, copied in chunks; the number of rows added.
+
+    The trend cache's row trigger would bump each user's version once per copied row:
+    the COPY runs with triggers off (the rows are consistent by construction) and the
+    users' cached trends are invalidated once at the end, in the same transaction.
+    """
     rng = random.Random(seed)
     chunk: list[tuple[object, ...]] = []
     total = 0
-    for user_id in user_ids:
-        chunk.extend(attempt_records(user_id, per_user, challenges, rng))
-        if len(chunk) >= COPY_CHUNK:
+    async with conn.transaction():
+        await conn.execute("SET LOCAL session_replication_role = replica")
+        for user_id in user_ids:
+            chunk.extend(attempt_records(user_id, per_user, challenges, rng))
+            if len(chunk) >= COPY_CHUNK:
+                await conn.copy_records_to_table("attempts", records=chunk, columns=ATTEMPT_COLUMNS)
+                total += len(chunk)
+                chunk = []
+        if chunk:
             await conn.copy_records_to_table("attempts", records=chunk, columns=ATTEMPT_COLUMNS)
             total += len(chunk)
-            chunk = []
-    if chunk:
-        await conn.copy_records_to_table("attempts", records=chunk, columns=ATTEMPT_COLUMNS)
-        total += len(chunk)
+        await conn.execute(
+            "INSERT INTO trend_cache (user_id, version) SELECT unnest($1::uuid[]), 1 ON CONFLICT (user_id) "
+            "DO UPDATE SET version = trend_cache.version + 1, key = NULL, etag = NULL, body = NULL",
+            list(user_ids),
+        )
     return total

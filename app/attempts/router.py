@@ -51,7 +51,8 @@ async def create_attempt(
     `Idempotent-Replayed: true`, and stores nothing new; the same `id` or key with a different body answers 409.
     """
     attempt, replayed = await service.create_attempt(session, user, data, idempotency_key)
-    response.headers["Location"] = str(request.url_for("read_attempt", attempt_id=attempt.id))
+    # The attempt lives under the collection it was posted to; url_for would walk every route to say so.
+    response.headers["Location"] = f"{request.url.replace(query='')}/{attempt.id}"
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return attempt

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import ColumnElement, Delete, Select, Table, bindparam, delete, exists, select
+from sqlalchemy import ColumnElement, Delete, Select, Table, bindparam, delete, exists, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -138,6 +138,8 @@ async def create_attempt(
     }
     if idempotency_key is None:
         inserted = await session.execute(statements.insert_attempt, values)
+    elif statements.insert_keyed_attempt_and_record is not None:
+        inserted = await session.execute(statements.insert_keyed_attempt_and_record, values | {"key": idempotency_key})
     else:
         inserted = await session.execute(statements.insert_keyed_attempt, values | {"key": idempotency_key})
     row = inserted.first()
@@ -152,10 +154,14 @@ async def create_attempt(
     public = AttemptPublic(**values, difficulty=row.difficulty, category=row.category)
     if idempotency_key is None:
         return public, False
-    # The primary key of idempotency_records decides between identical requests racing
-    # each other: the loser withdraws its attempt and answers the winner's result.
-    record = _record(user, idempotency_key, digest, public, now)
-    if (await session.execute(statements.insert_record, record)).first() is None:
+    if statements.insert_keyed_attempt_and_record is not None:
+        recorded = row.recorded
+    else:
+        record = _record(user, idempotency_key, digest, public, now)
+        recorded = (await session.execute(statements.insert_record, record)).first() is not None
+    if not recorded:
+        # The primary key of idempotency_records decides between identical requests racing
+        # each other: the loser withdraws its attempt and answers the winner's result.
         await session.execute(delete(Attempt).where(Attempt.id == public.id))
         replayed = await _replay(session, user, data, idempotency_key, digest)
         if replayed is None:
@@ -189,6 +195,8 @@ class _Statements:
     insert_attempt: Any
     insert_keyed_attempt: Any
     insert_record: Any
+    # PostgreSQL: the keyed attempt and its idempotency record in one statement (one round trip).
+    insert_keyed_attempt_and_record: Any | None
 
 
 _ATTEMPT_VALUES = (
@@ -229,14 +237,41 @@ def _statements(dialect: str) -> _Statements:
             insert_or_ignore(dialect, attempts)
             .from_select([*_ATTEMPT_VALUES, "difficulty", "category"], query)
             .on_conflict_do_nothing(index_elements=[attempts.c.id])
-            .returning(attempts.c.difficulty, attempts.c.category)
         )
 
+    insert_record = insert_or_ignore(dialect, records).on_conflict_do_nothing()
+    keyed_and_recorded = None
+    if dialect == "postgresql":
+        # The record keeps the attempt's row as stored (less the owner and the digest), built
+        # by the database from what the INSERT returns; the outer SELECT says whether it was
+        # stored, as the separate record insert's RETURNING does on SQLite.
+        inserted = insert_attempt(source.where(key_unused)).returning(*attempts.c).cte("inserted")
+        stored_row = func.to_jsonb(inserted.table_valued()).op("-")("user_id").op("-")("request_hash")
+        recorded = (
+            insert_record.from_select(
+                ["user_id", "key", "request_hash", "status_code", "response_body", "created_at"],
+                select(
+                    inserted.c.user_id,
+                    bindparam("key", type_=records.c.key.type),
+                    inserted.c.request_hash,
+                    literal(201, records.c.status_code.type),
+                    stored_row.cast(records.c.response_body.type),
+                    inserted.c.created_at,
+                ),
+            )
+            .returning(records.c.key)
+            .cte("recorded")
+        )
+        keyed_and_recorded = select(
+            inserted.c.difficulty, inserted.c.category, exists(select(recorded.c.key)).label("recorded")
+        )
+    returned = (attempts.c.difficulty, attempts.c.category)
     return _Statements(
         purge_keys=delete(records).where(records.c.user_id == user_id, records.c.created_at < bindparam("cutoff")),
-        insert_attempt=insert_attempt(source),
-        insert_keyed_attempt=insert_attempt(source.where(key_unused)),
-        insert_record=insert_or_ignore(dialect, records).on_conflict_do_nothing().returning(records.c.key),
+        insert_attempt=insert_attempt(source).returning(*returned),
+        insert_keyed_attempt=insert_attempt(source.where(key_unused)).returning(*returned),
+        insert_record=insert_record.returning(records.c.key),
+        insert_keyed_attempt_and_record=keyed_and_recorded,
     )
 
 

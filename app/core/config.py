@@ -15,6 +15,11 @@ DEFAULT_SUPPORT_MESSAGE = (
     "professional; this app supports self-help practice and is no substitute for care."
 )
 
+# A worker serves many requests at once; a pool smaller than that opens and closes
+# connections all the time, which costs more than the queries.
+DATABASE_POOL_SIZE = 20
+DATABASE_MAX_OVERFLOW = 10
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
@@ -26,6 +31,10 @@ class Settings(BaseSettings):
     access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     database_timeout_seconds: float = Field(default=5.0, gt=0)
+    # PostgreSQL connections per worker process: kept open, and at most this many more under
+    # bursts. Size both so that workers x instances x their sum stays under max_connections.
+    database_pool_size: int = Field(default=DATABASE_POOL_SIZE, ge=1)
+    database_max_overflow: int = Field(default=DATABASE_MAX_OVERFLOW, ge=0)
     docs_enabled: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_json: bool = True

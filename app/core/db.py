@@ -9,6 +9,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from app.core.config import DATABASE_MAX_OVERFLOW, DATABASE_POOL_SIZE
+
 
 def _unicode_lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
@@ -37,8 +39,17 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def create_engine(database_url: str, timeout: float = 5.0, **kwargs: Any) -> AsyncEngine:
-    """An engine for `database_url`; `timeout` bounds connecting and waiting for locks, in seconds."""
+def create_engine(
+    database_url: str,
+    timeout: float = 5.0,
+    pool_size: int = DATABASE_POOL_SIZE,
+    max_overflow: int = DATABASE_MAX_OVERFLOW,
+    **kwargs: Any,
+) -> AsyncEngine:
+    """An engine for `database_url`; `timeout` bounds connecting and waiting for locks, in seconds.
+
+    `pool_size` and `max_overflow` size the connection pool on PostgreSQL (SQLite has no pool to size).
+    """
     url = make_url(database_url)
     # Statement parameters are users' notes and scores: keep them out of logs and error messages.
     kwargs.setdefault("hide_parameters", True)
@@ -50,8 +61,8 @@ def create_engine(database_url: str, timeout: float = 5.0, **kwargs: Any) -> Asy
     kwargs.setdefault("pool_pre_ping", True)
     if "poolclass" not in kwargs:
         # A caller's own pool class (NullPool for an app driven from another event loop) takes none of these.
-        kwargs.setdefault("pool_size", 10)
-        kwargs.setdefault("max_overflow", 10)
+        kwargs.setdefault("pool_size", pool_size)
+        kwargs.setdefault("max_overflow", max_overflow)
         kwargs.setdefault("pool_timeout", timeout)
     connect_args = {
         "timeout": timeout,

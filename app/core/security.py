@@ -1,7 +1,9 @@
 """Passwords, access tokens (JWT) and personal API tokens."""
 
+import functools
 import hashlib
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -45,17 +47,22 @@ def create_access_token(user_id: uuid.UUID, settings: Settings) -> tuple[str, in
 def decode_access_token(token: str, settings: Settings) -> uuid.UUID | None:
     """The user id in a valid access token; None for anything expired, forged or malformed."""
     try:
-        claims = jwt.decode(
-            token,
-            settings.signing_key,
-            algorithms=[JWT_ALGORITHM],
-            options={"require": ["exp", "iat", "sub"]},
-        )
-        if claims.get("typ") != "access":
-            return None
-        return uuid.UUID(claims["sub"])
-    except (jwt.PyJWTError, ValueError, TypeError):
+        user_id, expires_at = _verified_access_token(token, settings.signing_key)
+    except (jwt.PyJWTError, ValueError):
         return None
+    return user_id if time.time() < expires_at else None
+
+
+# A client sends the same token with every request until it expires, so a valid token's
+# signature is checked once per process (PyJWT's checks cost more than the rest of the
+# authentication); the expiry is still checked on every request. Failures raise, so they
+# are never cached: a token refused for a clock skew (`iat` ahead) is checked again.
+@functools.lru_cache(maxsize=4096)
+def _verified_access_token(token: str, key: str) -> tuple[uuid.UUID, float]:
+    claims = jwt.decode(token, key, algorithms=[JWT_ALGORITHM], options={"require": ["exp", "iat", "sub"]})
+    if claims.get("typ") != "access":
+        raise jwt.InvalidTokenError("not an access token")
+    return uuid.UUID(claims["sub"]), float(claims["exp"])
 
 
 def new_api_token() -> str:

@@ -2,7 +2,10 @@
 local M = {}
 
 -- One token per line; requests take them in turn, so load spreads over several users.
-function M.tokens()
+-- Given enough tokens, each wrk thread takes its own share (BENCH_THREADS threads in all),
+-- so two requests in flight belong to two users, as when many phones log at once; wrk's
+-- threads would otherwise walk the same list in step and send one user's requests together.
+function M.tokens(thread_number)
   local tokens = {}
   local path = os.getenv("BENCH_TOKENS_FILE")
   if path then
@@ -10,7 +13,13 @@ function M.tokens()
       if #line > 0 then tokens[#tokens + 1] = line end
     end
   end
-  return tokens
+  local threads = tonumber(os.getenv("BENCH_THREADS") or "1")
+  if thread_number == nil or #tokens < threads then return tokens end
+  local share = {}
+  for i, token in ipairs(tokens) do
+    if (i - 1) % threads == thread_number - 1 then share[#share + 1] = token end
+  end
+  return share
 end
 
 function M.done(summary, latency, requests)

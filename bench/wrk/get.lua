@@ -14,7 +14,7 @@ local if_none_match = os.getenv("BENCH_IF_NONE_MATCH")
 local unique_since = os.getenv("BENCH_UNIQUE_SINCE") == "1"
 
 function init(args)
-  tokens = common.tokens()
+  tokens = common.tokens(thread_number)
   counter = 0
 end
 

@@ -14,7 +14,7 @@ local body = string.format(
   '"distress_after":30,"expected_rejection":80}', os.getenv("BENCH_CHALLENGE_ID"))
 
 function init(args)
-  tokens = common.tokens()
+  tokens = common.tokens(thread_number)
   counter = 0
   run_id = os.getenv("BENCH_RUN_ID") or tostring(os.time())
 end
