@@ -1,5 +1,6 @@
 """The FastAPI application factory."""
 
+import gc
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import version
@@ -125,6 +126,9 @@ def create_app(
                 max_overflow=settings.database_max_overflow,
             )
             app.state.sessionmaker = create_sessionmaker(engine)
+            # Serving: what startup built (modules, schemas, routes) lives as long as the
+            # process, so it is frozen and full collections stop walking it again and again.
+            gc.freeze()
         try:
             yield
         finally:

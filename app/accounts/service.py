@@ -1,7 +1,7 @@
 import uuid
 from datetime import timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -55,7 +55,11 @@ async def user_for_token(session: AsyncSession, token: str, settings: Settings) 
         user, expires_at = found
         return None if expires_at is not None and expires_at <= utcnow() else user
     user_id = security.decode_access_token(token, settings)
-    return await session.get(User, user_id) if user_id else None
+    return await session.scalar(_USER_BY_ID, {"user_id": user_id}) if user_id else None
+
+
+# Every request with an access token runs it: built once, so its cache key is computed once too.
+_USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
 
 
 async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> User:

@@ -20,7 +20,7 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        declared = dict(scope["headers"]).get(b"content-length")
+        declared = next((value for name, value in scope["headers"] if name == b"content-length"), None)
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
             await self._refuse(scope, receive, send)
             return
@@ -73,7 +73,17 @@ class SecurityHeadersMiddleware:
 
     def __init__(self, app: ASGIApp, hsts: bool) -> None:
         self.app = app
-        self.hsts = hsts
+        common = [
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"cross-origin-opener-policy", b"same-origin"),
+        ]
+        if hsts:
+            common.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
+        self.docs_headers = [*common, (b"content-security-policy", _DOCS_CSP)]
+        # Answers hold personal data: no shared or browser caches.
+        self.api_headers = [*common, (b"content-security-policy", _API_CSP), (b"cache-control", b"no-store")]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,23 +91,12 @@ class SecurityHeadersMiddleware:
             return
         path: str = scope["path"]
         is_docs = path == "/docs" or path.startswith(("/docs/", "/static/"))
+        extra = self.docs_headers if is_docs else self.api_headers
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _ in headers}
-                extra = [
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"x-frame-options", b"DENY"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"cross-origin-opener-policy", b"same-origin"),
-                    (b"content-security-policy", _DOCS_CSP if is_docs else _API_CSP),
-                ]
-                if not is_docs:
-                    # Answers hold personal data: no shared or browser caches.
-                    extra.append((b"cache-control", b"no-store"))
-                if self.hsts:
-                    extra.append((b"strict-transport-security", b"max-age=31536000; includeSubDomains"))
                 message["headers"] = headers + [(k, v) for k, v in extra if k not in present]
             await send(message)
 
