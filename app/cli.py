@@ -66,8 +66,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         f"Rejection Tracker on http://{shown_host}:{args.port} (API docs: http://{shown_host}:{args.port}/docs)",
         flush=True,
     )
-    # glibc gives each thread that allocates its own malloc arena and keeps it: with the
-    # thread pool computing trends, that grew each worker by tens of MB for good.
+    # glibc gives each thread that allocates its own malloc arena and keeps it; the few
+    # threads a worker runs (name lookups, the process pool's manager) need none of their own.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Workers are separate processes: they share metrics through files.

@@ -1,6 +1,4 @@
 import asyncio
-import ctypes
-import functools
 import hashlib
 import uuid
 import weakref
@@ -10,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib.metadata import version
 from zoneinfo import ZoneInfo
 
-from anyio import CapacityLimiter, to_thread
+from anyio import CapacityLimiter
 from sqlalchemy import Select, case, func, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,15 +19,15 @@ from app.core.db import insert_or_ignore
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import stats
+from app.progress.compute import trend_process
 from app.progress.models import TrendCache
-from app.progress.schemas import TrendPublic
 
 RECENT_DAYS = 7
 # Part of every cache key, so answers cached by another release are never served. Bump the
 # number when the trend's content changes within a release.
 _CODE_VERSION = f"{version('rejection-tracker')}/1"
-# Trends computed at once per worker: the work holds the GIL most of the time, so more
-# threads add memory, not speed.
+# Trends loaded and computed at once per worker: the compute process works on one at a
+# time, while the next one's rows are loaded.
 COMPUTE_SLOTS = 2
 _compute_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
 
@@ -111,8 +109,7 @@ async def trend(
     # would otherwise hold every waiting request's rows in memory.
     async with _compute_limiter():
         records = await load_records(session, user, since, until)
-        # NumPy and SciPy hold the CPU for milliseconds on a long history: keep the event loop free.
-        body = await to_thread.run_sync(functools.partial(_render, records, user.timezone, today, support_message))
+        body = await trend_process.render(records, user.timezone, today, support_message)
         del records
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     seen_version = None if cached is None else cached.version
@@ -147,32 +144,6 @@ def entity_tags(if_none_match: str | None) -> list[str]:
 
 def _matches(tags: list[str], etag: str) -> bool:
     return "*" in tags or etag in tags
-
-
-def _render(records: list[stats.AttemptRecord], timezone: str, today: date, support_message: str) -> bytes:
-    try:
-        trend = stats.compute_trend(records, timezone=timezone, today=today, support_message=support_message)
-        return TrendPublic.model_validate(trend).model_dump_json().encode()
-    finally:
-        _release_free_memory()
-
-
-def _release_free_memory() -> None:
-    """Hand the heap the computation freed back to the OS (glibc keeps it otherwise, as resident memory)."""
-    if _libc is not None:
-        _libc.malloc_trim(0)
-
-
-def _load_libc() -> ctypes.CDLL | None:
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        libc.malloc_trim.argtypes = [ctypes.c_size_t]
-    except (OSError, AttributeError):  # not glibc: nothing to trim
-        return None
-    return libc
-
-
-_libc = _load_libc()
 
 
 async def _store(

@@ -11,14 +11,24 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from types import ModuleType
 from typing import Literal, NamedTuple
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from scipy import stats
 
 FloatArray = npt.NDArray[np.float64]
+
+
+def import_scipy() -> ModuleType:
+    """scipy.stats, imported on first use: tens of MB that only the process computing trends pays
+    (see app/progress/compute.py); a serving worker that only reads cached trends never loads it."""
+    from scipy import stats as scipy_stats
+
+    return scipy_stats
+
+
 TrendStatus = Literal["insufficient_data", "improving", "stable", "worsening"]
 
 WEEK_SECONDS = 7 * 24 * 3600
@@ -242,12 +252,13 @@ def trend_line(weeks: FloatArray, values: FloatArray, *, enough_days: bool = Tru
     slope = intercept = low = high = p_value = None
     if enough_days and n >= 2 and np.ptp(weeks) > 0:
         fit_weeks, fit_values = thin(weeks, values)
-        fit = stats.theilslopes(fit_values, fit_weeks, alpha=CONFIDENCE)
+        scipy_stats = import_scipy()
+        fit = scipy_stats.theilslopes(fit_values, fit_weeks, alpha=CONFIDENCE)
         slope, intercept = float(fit.slope), float(fit.intercept)
         low, high = float(fit.low_slope), float(fit.high_slope)
         # Kendall's tau is undefined when every value is the same: no evidence of a trend.
         if np.ptp(values) > 0:
-            p_value = float(stats.kendalltau(weeks, values).pvalue)
+            p_value = float(scipy_stats.kendalltau(weeks, values).pvalue)
     return TrendLine(
         slope_per_week=_round(slope, 3),
         intercept=_round(intercept, 2),
