@@ -110,7 +110,7 @@ async def create_attempt(
 
     The common case, a new attempt, takes one INSERT of the attempt (copying the challenge's
     difficulty and category, and only if the challenge is loggable and the key unused) and one
-    of the idempotency record, both in one statement on PostgreSQL: no lookups first, no savepoint. Anything else is sorted out
+    of the idempotency record, one statement on PostgreSQL: no lookups first, no savepoint. Anything else is sorted out
     after an insert that stored nothing. The statements are built once (see _statements):
     building them per request cost more CPU than the database work.
     """
