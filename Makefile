@@ -1,5 +1,6 @@
 # Two commands on a fresh machine with Python 3.11+: `make run` and `make test`.
-# uv is installed into .tools/ and builds .venv/ from uv.lock.
+# uv is installed into .tools/ and builds .venv/ from uv.lock, compiled to bytecode as in the
+# Docker image: workers and trend processes then start in a fraction of the time.
 PYTHON ?= python3
 UV_VERSION := 0.13.9
 UV := .tools/bin/uv
@@ -36,7 +37,7 @@ $(UV):
 	.tools/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 $(VENV): $(UV) pyproject.toml uv.lock
-	$(UV) sync --frozen
+	$(UV) sync --frozen --compile-bytecode
 	touch $(VENV)
 
 clean:

@@ -27,6 +27,7 @@ from app.core.observability import configure_logging, logging_config
 
 T = TypeVar("T")
 ADMIN_PASSWORD_ENV = "ADMIN_PASSWORD"  # noqa: S105 (a variable name)
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def _run_in_session(work: Callable[[AsyncSession], Awaitable[T]]) -> T:
@@ -80,6 +81,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         workers=args.workers,
         proxy_headers=True,
         timeout_graceful_shutdown=20,
+        # The supervisor kills a worker that does not answer its ping within this time. A
+        # spawned worker answers only once it has imported the app, which took over 5 s
+        # (uvicorn's default) on a busy 2-core machine: workers were killed and respawned in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         log_config=logging_config(settings.log_level, settings.log_json),
         access_log=False,
     )
