@@ -20,7 +20,7 @@ from pathlib import Path
 import asyncpg
 
 from bench import seed
-from bench.run import BENCH, BIN, WRITERS, Wrk, access_token, pg_url, start_service
+from bench.run import BENCH, BIN, WRITERS, Wrk, access_token, pg_url, settle, start_service
 
 OUT = BENCH / "profiles"
 
@@ -77,6 +77,7 @@ def main() -> None:
     wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
     collapsed = OUT / f"{args.target}{'-uncached' if args.uncached else ''}.collapsed.txt"
     with start_service("rt_bench", OUT) as service:
+        settle()  # then the runs start with py-spy, not after it
         spy = subprocess.Popen(
             [
                 str(BIN / "py-spy"),
@@ -102,12 +103,20 @@ def main() -> None:
                 "post_attempt.lua",
                 tokens=writers,
                 BENCH_CHALLENGE_ID=challenge,
+                wait_for_idle=False,
             )
         elif args.target == "trend":
             extra = {"BENCH_UNIQUE_SINCE": "1"} if args.uncached else {}
-            wrk.run("GET /me/trend", f"{service.url}/api/v1/me/trend", "get.lua", tokens=[reader], **extra)
+            wrk.run(
+                "GET /me/trend",
+                f"{service.url}/api/v1/me/trend",
+                "get.lua",
+                tokens=[reader],
+                wait_for_idle=False,
+                **extra,
+            )
         else:
-            wrk.run("GET /attempts", f"{service.url}/api/v1/attempts", "get.lua", tokens=[reader])
+            wrk.run("GET /attempts", f"{service.url}/api/v1/attempts", "get.lua", tokens=[reader], wait_for_idle=False)
         if spy.wait(timeout=60) != 0:
             sys.exit("py-spy failed (it needs ptrace: run as root or with CAP_SYS_PTRACE)")
     summarize(collapsed, args.top)

@@ -321,6 +321,28 @@ def start_baseline(database: str, logs: Path) -> Any:
 # --- wrk ---------------------------------------------------------------------------------
 
 
+def _busy_and_total_ticks() -> tuple[int, int]:
+    user, nice, system, idle, iowait, irq, softirq, steal = map(int, Path("/proc/stat").read_text().split()[1:9])
+    busy = user + nice + system + irq + softirq
+    return busy, busy + idle + iowait + steal
+
+
+def settle(*, idle_below: float = 0.15, window: float = 0.5, limit: float = 60.0) -> None:
+    """Wait until the machine is nearly idle, so a run does not pay for the last one's leftovers.
+
+    Requests wrk gave up on are still served when it stops (an uncached trend queued behind
+    others takes seconds), and PostgreSQL writes back what a run dirtied; either would be
+    counted against the next run.
+    """
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        busy_before, total_before = _busy_and_total_ticks()
+        time.sleep(window)
+        busy_after, total_after = _busy_and_total_ticks()
+        if busy_after - busy_before <= idle_below * max(total_after - total_before, 1):
+            return
+
+
 @dataclass
 class Run:
     label: str
@@ -353,6 +375,7 @@ class Wrk:
         tokens: list[str] | None = None,
         connections: int | None = None,
         duration: int | None = None,
+        wait_for_idle: bool = True,
         **env: str,
     ) -> Run:
         connections = connections or self.connections
@@ -377,6 +400,8 @@ class Wrk:
             "BENCH_RUN_ID": uuid.uuid4().hex[:12],
             **env,
         }
+        if wait_for_idle:
+            settle()
         done = subprocess.run(command, env=environment, capture_output=True, text=True, check=True)
         tokens_file.unlink()
         line = next(x for x in done.stdout.splitlines() if x.startswith("BENCH_JSON "))
