@@ -1,10 +1,10 @@
 """The benchmark harness: the service against a minimal baseline, on PostgreSQL, under wrk.
 
-    make bench                      # .venv/bin/python -m bench.run          (~6 minutes)
+    make bench                      # .venv/bin/python -m bench.run          (~4 minutes)
     make bench-scale                # .venv/bin/python -m bench.run --scale  (1,000,000 attempts, ~4 minutes)
 
 Starts PostgreSQL if it is not running, (re)creates its own databases (rt_bench,
-rt_bench_baseline, rt_bench_scale; nothing else is touched), seeds users and attempts
+rt_bench_baseline, rt_bench_scale, rt_bench_scale_small; nothing else is touched), seeds users and attempts
 with COPY, starts `rejection-tracker serve --workers 2` and the baseline app
 (bench/baseline_app.py, also 2 workers), drives each with wrk on loopback in bounded
 runs (fixed duration and connections), and writes bench/RESULTS.md (and the raw

@@ -446,6 +446,24 @@ async def test_a_key_of_255_printable_characters_is_accepted(
     assert response.status_code == 201, response.text
 
 
+@pytest.mark.parametrize("key", [None, "after-deletion"])
+async def test_a_deleted_accounts_access_token_cannot_log_an_attempt(
+    client: httpx.AsyncClient, session: AsyncSession, alice: Account, make_challenge: MakeChallenge, key: str | None
+) -> None:
+    # Logging does not read the account first: the foreign key refuses the write instead.
+    challenge = await make_challenge()
+    personal = (await client.post("/api/v1/me/tokens", json={"name": "script"}, headers=alice.headers)).json()
+    assert (await client.delete("/api/v1/me", headers=alice.headers)).status_code == 204
+    headers = {"Idempotency-Key": key} if key else {}
+    for token in (alice.token, personal["token"]):
+        response = await client.post(
+            ATTEMPTS, json=attempt_body(challenge), headers={"Authorization": f"Bearer {token}", **headers}
+        )
+        assert_problem(response, 401)
+    assert await count(session, Attempt) == 0
+    assert await count(session, IdempotencyRecord) == 0
+
+
 async def test_keys_older_than_a_day_are_purged_younger_ones_kept(
     client: httpx.AsyncClient, session: AsyncSession, alice: Account, make_challenge: MakeChallenge
 ) -> None:

@@ -1,5 +1,5 @@
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, delete, select
 from sqlalchemy.exc import IntegrityError
@@ -53,13 +53,31 @@ async def user_for_token(session: AsyncSession, token: str, settings: Settings) 
         if found is None:
             return None
         user, expires_at = found
-        return None if expires_at is not None and expires_at <= utcnow() else user
+        return user if _live(expires_at) else None
     user_id = security.decode_access_token(token, settings)
     return await session.scalar(_USER_BY_ID, {"user_id": user_id}) if user_id else None
 
 
-# Every request with an access token runs it: built once, so its cache key is computed once too.
+async def user_id_for_token(session: AsyncSession, token: str, settings: Settings) -> uuid.UUID | None:
+    """The id of the account a token speaks for; only a personal API token is looked up.
+
+    An access token is trusted for its signature and expiry without reading the account:
+    callers must only write rows that reference `users.id`, whose foreign key refuses the
+    account once it is deleted (see `deps.CurrentUserId`).
+    """
+    if token.startswith(security.API_TOKEN_PREFIX):
+        found = (await session.execute(_API_TOKEN_OWNER, {"digest": security.api_token_digest(token)})).first()
+        return found.user_id if found is not None and _live(found.expires_at) else None
+    return security.decode_access_token(token, settings)
+
+
+def _live(expires_at: datetime | None) -> bool:
+    return expires_at is None or expires_at > utcnow()
+
+
+# Every request with a token runs one of these: built once, so their cache keys are computed once too.
 _USER_BY_ID = select(User).where(User.id == bindparam("user_id"))
+_API_TOKEN_OWNER = select(ApiToken.user_id, ApiToken.expires_at).where(ApiToken.digest == bindparam("digest"))
 
 
 async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> User:

@@ -5,7 +5,7 @@ from fastapi import APIRouter, Header, Query, Request, Response, status
 
 from app.attempts import service
 from app.attempts.schemas import AttemptCreate, AttemptPublic, AttemptUpdate, Outcome
-from app.core.deps import CurrentUser, SessionDep
+from app.core.deps import CurrentUser, CurrentUserId, SessionDep
 from app.core.errors import problem_responses
 from app.core.schemas import Limit, Page, Timestamp
 
@@ -34,7 +34,7 @@ IdempotencyKey = Annotated[
 async def create_attempt(
     *,
     data: AttemptCreate,
-    user: CurrentUser,
+    user_id: CurrentUserId,
     session: SessionDep,
     request: Request,
     response: Response,
@@ -50,7 +50,7 @@ async def create_attempt(
     header, or both. The same request again answers the first result with 201 and
     `Idempotent-Replayed: true`, and stores nothing new; the same `id` or key with a different body answers 409.
     """
-    attempt, replayed = await service.create_attempt(session, user, data, idempotency_key)
+    attempt, replayed = await service.create_attempt(session, user_id, data, idempotency_key)
     # The attempt lives under the collection it was posted to; url_for would walk every route to say so.
     response.headers["Location"] = f"{request.url.replace(query='')}/{attempt.id}"
     if replayed:

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import ColumnElement, Delete, Select, Table, bindparam, delete, exists, func, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -16,7 +17,7 @@ from app.attempts.models import Attempt, IdempotencyRecord
 from app.attempts.schemas import PEAK_REQUIRED, AttemptCreate, AttemptPublic, AttemptUpdate, Outcome, peak_missing
 from app.catalog.models import Challenge
 from app.core.db import insert_or_ignore
-from app.core.errors import Conflict, InvalidInput, NotFound
+from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.models import utcnow
 from app.core.pagination import paginate
 from app.core.schemas import check_window
@@ -48,14 +49,14 @@ def _loggable(user_id: Any, challenge_id: Any) -> ColumnElement[bool]:
     return loggable
 
 
-async def _check_loggable(session: AsyncSession, user: User, challenge_id: uuid.UUID) -> None:
-    if await session.scalar(select(Challenge.id).where(_loggable(user.id, challenge_id))) is None:
+async def _check_loggable(session: AsyncSession, user_id: uuid.UUID, challenge_id: uuid.UUID) -> None:
+    if await session.scalar(select(Challenge.id).where(_loggable(user_id, challenge_id))) is None:
         # One answer for unknown, unpublished and other people's challenges, so none can be told apart.
         raise _invalid("challenge_id", "No challenge with that id that you can log.", "challenge_not_found")
 
 
-async def _replay_by_key(session: AsyncSession, user: User, key: str, digest: str) -> AttemptPublic | None:
-    record = await session.get(IdempotencyRecord, (user.id, key), populate_existing=True)
+async def _replay_by_key(session: AsyncSession, user_id: uuid.UUID, key: str, digest: str) -> AttemptPublic | None:
+    record = await session.get(IdempotencyRecord, (user_id, key), populate_existing=True)
     if record is None:
         return None
     if record.request_hash != digest:
@@ -63,38 +64,40 @@ async def _replay_by_key(session: AsyncSession, user: User, key: str, digest: st
     return AttemptPublic.model_validate(record.response_body)
 
 
-async def _replay_by_id(session: AsyncSession, user: User, attempt_id: uuid.UUID, digest: str) -> Attempt | None:
+async def _replay_by_id(
+    session: AsyncSession, user_id: uuid.UUID, attempt_id: uuid.UUID, digest: str
+) -> Attempt | None:
     attempt = await session.get(Attempt, attempt_id, populate_existing=True)
     if attempt is None:
         return None
     # Someone else's attempt gets the same answer as a different body: nothing tells them it is not theirs.
-    if attempt.user_id != user.id or attempt.request_hash != digest:
+    if attempt.user_id != user_id or attempt.request_hash != digest:
         raise Conflict(ID_TAKEN)
     return attempt
 
 
 async def _replay(
-    session: AsyncSession, user: User, data: AttemptCreate, key: str | None, digest: str
+    session: AsyncSession, user_id: uuid.UUID, data: AttemptCreate, key: str | None, digest: str
 ) -> AttemptPublic | None:
-    if key is not None and (replayed := await _replay_by_key(session, user, key, digest)) is not None:
+    if key is not None and (replayed := await _replay_by_key(session, user_id, key, digest)) is not None:
         return replayed
-    if data.id is not None and (attempt := await _replay_by_id(session, user, data.id, digest)) is not None:
+    if data.id is not None and (attempt := await _replay_by_id(session, user_id, data.id, digest)) is not None:
         public = AttemptPublic.model_validate(attempt)
         if key is not None:
-            await _remember(session, user, key, digest, public)
+            await _remember(session, user_id, key, digest, public)
         return public
     return None
 
 
-async def _remember(session: AsyncSession, user: User, key: str, digest: str, public: AttemptPublic) -> None:
+async def _remember(session: AsyncSession, user_id: uuid.UUID, key: str, digest: str, public: AttemptPublic) -> None:
     """Store the answer under `key`; a concurrent request that stored it first has stored the same answer."""
     statements = _statements(session.get_bind().dialect.name)
-    await session.execute(statements.insert_record, _record(user, key, digest, public, utcnow()))
+    await session.execute(statements.insert_record, _record(user_id, key, digest, public, utcnow()))
 
 
-def _record(user: User, key: str, digest: str, public: AttemptPublic, now: datetime) -> dict[str, Any]:
+def _record(user_id: uuid.UUID, key: str, digest: str, public: AttemptPublic, now: datetime) -> dict[str, Any]:
     return {
-        "user_id": user.id,
+        "user_id": user_id,
         "key": key,
         "request_hash": digest,
         "status_code": 201,
@@ -104,26 +107,42 @@ def _record(user: User, key: str, digest: str, public: AttemptPublic, now: datet
 
 
 async def create_attempt(
-    session: AsyncSession, user: User, data: AttemptCreate, idempotency_key: str | None
+    session: AsyncSession, user_id: uuid.UUID, data: AttemptCreate, idempotency_key: str | None
 ) -> tuple[AttemptPublic, bool]:
     """Log an attempt, or answer a replay of an earlier request; the flag says whether it was a replay.
 
     The common case, a new attempt, takes one INSERT of the attempt (copying the challenge's
     difficulty and category, and only if the challenge is loggable and the key unused) and one
-    of the idempotency record, one statement on PostgreSQL: no lookups first, no savepoint. Anything else is sorted out
-    after an insert that stored nothing. The statements are built once (see _statements):
-    building them per request cost more CPU than the database work.
+    of the idempotency record, one statement on PostgreSQL: no lookups first, no savepoint.
+    Anything else is sorted out after an insert that stored nothing. The statements are built
+    once (see _statements): building them per request cost more CPU than the database work.
+
+    The account is not read first (see `deps.CurrentUserId`): a deleted account's write is
+    refused by the foreign key on `user_id`, and answered 401 here.
     """
+    try:
+        return await _create_attempt(session, user_id, data, idempotency_key)
+    except IntegrityError:
+        # PostgreSQL has aborted the transaction: a new one asks whether the account is gone.
+        await session.rollback()
+        if await session.scalar(select(exists().where(User.id == user_id))):
+            raise
+        raise Unauthorized() from None
+
+
+async def _create_attempt(
+    session: AsyncSession, user_id: uuid.UUID, data: AttemptCreate, idempotency_key: str | None
+) -> tuple[AttemptPublic, bool]:
     statements = _statements(session.get_bind().dialect.name)
     digest = request_hash(data)
     now = utcnow()
-    if idempotency_key is not None and _purge_due(user.id):
+    if idempotency_key is not None and _purge_due(user_id):
         # Expired keys go when their owner logs with a key: only this user's rows are
         # touched, so concurrent writers never wait on each other's purge.
-        await session.execute(statements.purge_keys, {"user_id": user.id, "cutoff": now - IDEMPOTENCY_RETENTION})
+        await session.execute(statements.purge_keys, {"user_id": user_id, "cutoff": now - IDEMPOTENCY_RETENTION})
     values: dict[str, Any] = {
         "id": data.id or uuid.uuid4(),
-        "user_id": user.id,
+        "user_id": user_id,
         "challenge_id": data.challenge_id,
         "occurred_at": data.occurred_at or now,
         "outcome": data.outcome,
@@ -145,10 +164,10 @@ async def create_attempt(
     row = inserted.first()
     if row is None:
         # Nothing stored: a replay, an id or key already taken, or a challenge this user cannot log.
-        replayed = await _replay(session, user, data, idempotency_key, digest)
+        replayed = await _replay(session, user_id, data, idempotency_key, digest)
         if replayed is not None:
             return replayed, True
-        await _check_loggable(session, user, data.challenge_id)
+        await _check_loggable(session, user_id, data.challenge_id)
         raise Conflict(RACE)
     del values["user_id"], values["request_hash"]
     public = AttemptPublic(**values, difficulty=row.difficulty, category=row.category)
@@ -157,13 +176,13 @@ async def create_attempt(
     if statements.insert_keyed_attempt_and_record is not None:
         recorded = row.recorded
     else:
-        record = _record(user, idempotency_key, digest, public, now)
+        record = _record(user_id, idempotency_key, digest, public, now)
         recorded = (await session.execute(statements.insert_record, record)).first() is not None
     if not recorded:
         # The primary key of idempotency_records decides between identical requests racing
         # each other: the loser withdraws its attempt and answers the winner's result.
         await session.execute(delete(Attempt).where(Attempt.id == public.id))
-        replayed = await _replay(session, user, data, idempotency_key, digest)
+        replayed = await _replay(session, user_id, data, idempotency_key, digest)
         if replayed is None:
             raise Conflict(RACE)
         return replayed, True

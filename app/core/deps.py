@@ -1,5 +1,6 @@
 """Dependency aliases used by every router."""
 
+import uuid
 from collections.abc import AsyncIterator
 from typing import Annotated
 
@@ -8,7 +9,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2Pas
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
-from app.accounts.service import user_for_token
+from app.accounts.service import user_for_token, user_id_for_token
 from app.core.config import Settings
 from app.core.db import unit_of_work
 from app.core.errors import Forbidden, Unauthorized
@@ -51,16 +52,21 @@ api_token_scheme = HTTPBearer(
 )
 
 
-async def get_current_user(
-    session: SessionDep,
-    settings: SettingsDep,
+async def get_bearer_token(
     token: Annotated[str | None, Depends(oauth2_scheme)],
     _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(api_token_scheme)],
-) -> User:
+) -> str:
     # Both schemes read the same `Authorization: Bearer` header; declaring both
     # lets /docs offer a login form and a field for a personal token.
     if not token:
         raise Unauthorized("Log in or send a personal API token as `Authorization: Bearer <token>`.")
+    return token
+
+
+BearerToken = Annotated[str, Depends(get_bearer_token)]
+
+
+async def get_current_user(session: SessionDep, settings: SettingsDep, token: BearerToken) -> User:
     user = await user_for_token(session, token, settings)
     if user is None:
         raise Unauthorized()
@@ -68,6 +74,19 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+
+
+async def get_current_user_id(session: SessionDep, settings: SettingsDep, token: BearerToken) -> uuid.UUID:
+    user_id = await user_id_for_token(session, token, settings)
+    if user_id is None:
+        raise Unauthorized()
+    return user_id
+
+
+# The caller's id without reading their account when they send an access token: one round
+# trip less for the phones' hottest request, logging an attempt. Only for routes that write
+# rows referencing users.id and answer 401 when that foreign key refuses a deleted account.
+CurrentUserId = Annotated[uuid.UUID, Depends(get_current_user_id)]
 
 
 async def get_admin_user(user: CurrentUser) -> User:
