@@ -25,7 +25,6 @@ from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddlewa
 from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.ratelimit import MemoryCounter, RateLimiter, RedisCounter
 from app.exports.router import router as export_router
-from app.progress.compute import trend_process
 from app.progress.router import router as progress_router
 from app.system.router import router as system_router
 
@@ -130,14 +129,12 @@ def create_app(
             # Serving: what startup built (modules, schemas, routes) lives as long as the
             # process, so it is frozen and full collections stop walking it again and again.
             gc.freeze()
-            trend_process.start()
         try:
             yield
         finally:
             if isinstance(counter, RedisCounter):
                 await counter.close()
             if engine is not None:
-                trend_process.shutdown()
                 await engine.dispose()
 
     app = FastAPI(

@@ -4,6 +4,6 @@ from app.accounts.models import ApiToken, User
 from app.attempts.models import Attempt, IdempotencyRecord
 from app.catalog.models import Category, Challenge
 from app.core.models import Base
-from app.progress.models import TrendCache
+from app.progress.models import SessionStats
 
-__all__ = ["ApiToken", "Attempt", "Base", "Category", "Challenge", "IdempotencyRecord", "TrendCache", "User"]
+__all__ = ["ApiToken", "Attempt", "Base", "Category", "Challenge", "IdempotencyRecord", "SessionStats", "User"]

@@ -26,7 +26,7 @@ from app.attempts.models import Attempt
 from app.catalog.models import Category, Challenge
 from app.core import security
 from app.core.config import Settings
-from app.core.db import create_engine, create_sessionmaker
+from app.core.db import create_engine, create_sessionmaker, local_date_in
 from app.core.migrations import upgrade_to_head
 from app.core.models import utcnow
 from app.core.security import create_access_token
@@ -244,10 +244,12 @@ def make_attempt(session: AsyncSession) -> MakeAttempt:
         expected_rejection: int | None = 70,
         notes: str | None = None,
     ) -> Attempt:
+        occurred_at = occurred_at or utcnow()
         attempt = Attempt(
             user_id=user.id,
             challenge_id=challenge.id,
-            occurred_at=occurred_at or utcnow(),
+            occurred_at=occurred_at,
+            local_date=local_date_in(occurred_at, user.timezone),
             outcome=outcome,
             distress_before=distress_before,
             distress_peak=distress_peak,

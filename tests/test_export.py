@@ -156,6 +156,7 @@ async def test_export_of_ten_thousand_attempts(
             "user_id": alice.user.id,
             "challenge_id": challenge.id,
             "occurred_at": start + timedelta(hours=i),
+            "local_date": (start + timedelta(hours=i)).date(),
             "outcome": "rejected",
             "distress_before": i % 101,
             "distress_peak": (i * 7) % 101,

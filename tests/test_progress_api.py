@@ -1,20 +1,22 @@
 """`GET /me/trend` and `GET /me/next-challenges` over HTTP, on the real database."""
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
+from sqlalchemy import Select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.catalog.models import Challenge
 from app.core.config import Settings
 from app.core.models import utcnow
 from app.main import create_app
-from app.progress.service import records_query
+from app.progress.service import cells_query, recent_query
 from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge, MakeUser
 
 TREND = "/api/v1/me/trend"
@@ -118,15 +120,16 @@ async def test_since_and_until_narrow_the_window(
     # `since` includes its moment, `until` excludes it: consecutive windows never count an attempt twice.
     window = await get_trend(client, alice, since=times[1].isoformat(), until=times[4].isoformat())
     assert window["attempts"] == 3
-    assert window["time_origin"] == times[1].isoformat().replace("+00:00", "Z")
-    assert window["distress_trend"]["baseline"] == 60.0
+    assert window["time_origin"] == times[1].date().isoformat()
+    # Three sessions: the first and the last one are the baseline and the recent value.
+    assert (window["distress_trend"]["baseline"], window["distress_trend"]["recent"]) == (70.0, 50.0)
     # The current streak of a past window ends with the window.
     assert window["streak"]["current_days"] == 3
     empty = await get_trend(client, alice, since=times[3].isoformat(), until=times[3].isoformat())
     assert empty["attempts"] == 0
 
 
-async def test_two_exposures_seconds_apart_have_no_trend_line(
+async def test_two_exposures_seconds_apart_are_one_session_with_no_trend_line(
     client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
 ) -> None:
     challenge = await make_challenge()
@@ -138,8 +141,11 @@ async def test_two_exposures_seconds_apart_have_no_trend_line(
         assert line["slope_per_week"] is None
     for line in (body["distress_trend"], body["adjusted_trend"]):
         assert (line["ci_low"], line["ci_high"], line["p_value"]) == (None, None, None)
-        assert line["n"] == 2
+    assert (body["sessions"], body["distress_trend"]["n"], body["distress_trend"]["exposures"]) == (1, 1, 2)
+    # A difficulty practised in one session has nothing to be compared with.
+    assert body["adjusted_trend"]["n"] == 0
     assert body["status"] == "insufficient_data"
+    assert body["status_reason"]["code"] == "too_few_sessions"
 
 
 @pytest.mark.parametrize(
@@ -171,9 +177,10 @@ async def test_step_down_brings_the_configured_support_message(
     async with app_client(custom, sessionmaker) as client:
         body = await get_trend(client, alice)
     assert body["level"]["current_difficulty"] == 5
-    assert body["level"]["recommended_difficulty"] == 3
+    assert body["level"]["recommended_difficulty"] == 4
     assert body["level"]["reason"]["code"] == "step_down"
-    assert body["support"] == {"reason": "high_distress", "message": "Go gently; a counsellor can help."}
+    assert body["support"]["reason"] == "high_distress"
+    assert body["support"]["message"].endswith(" Go gently; a counsellor can help.")
 
 
 async def test_the_default_support_message_is_the_settings_one(
@@ -193,7 +200,8 @@ async def test_the_default_support_message_is_the_settings_one(
             distress_peak=None,
         )
     body = await get_trend(client, alice)
-    assert body["support"]["message"] == settings.support_message
+    assert body["support"]["reason"] == "frequent_avoidance"
+    assert body["support"]["message"].endswith(settings.support_message)
     assert body["avoidance_rate"] == 100.0
 
 
@@ -254,33 +262,41 @@ async def test_expectancy_and_habituation_over_http(
     assert body["expectancy"] == {
         "expected_rejection_mean": 80.0,
         "actual_rejection_rate": 33.33,
-        "partial_rate": 33.33,
         "gap": 46.67,
-        "n_predictions": 3,
+        "paired": 3,
     }
     assert body["habituation"]["within_session_drop"] == 35.0
     assert (body["rejections"], body["acceptances"], body["partials"]) == (1, 1, 1)
 
 
-async def test_the_trend_reads_rows_through_the_user_time_index(session: AsyncSession, alice: Account) -> None:
-    query = records_query(alice.user, utcnow() - timedelta(days=30), utcnow())
+async def explain(session: AsyncSession, query: Select[Any]) -> str:
     connection = await session.connection()
     dialect = connection.dialect
     compiled = query.compile(dialect=dialect)
+    values = compiled.construct_params()
+    params = tuple(values[name] for name in compiled.positiontup or ())
     if dialect.name == "sqlite":
-        params = (alice.user.id.hex, "2026-01-01 00:00:00.000000", "2026-02-01 00:00:00.000000")
+        params = tuple(p.hex if isinstance(p, uuid.UUID) else p for p in params)
         rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params)
-        plan = " ".join(str(row[-1]) for row in rows)
+        return " ".join(str(row[-1]) for row in rows)
+    # An empty test table would be scanned whole; ask what the planner does once it is big.
+    await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    rows = await connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
+    return " ".join(str(row[0]) for row in rows)
+
+
+async def test_the_trend_reads_session_totals_and_the_latest_attempts_through_indexes(
+    session: AsyncSession, alice: Account
+) -> None:
+    stored = await explain(session, cells_query(alice.user.id))
+    assert "pk_session_stats" in stored or "sqlite_autoindex_session_stats" in stored
+    latest = await explain(session, recent_query(alice.user.id))
+    windowed = await explain(session, cells_query(alice.user.id, utcnow() - timedelta(days=30), utcnow()))
+    for plan in (latest, windowed):
         assert "ix_attempts_user_id_occurred_at" in plan
-        assert "TEMP B-TREE" not in plan  # the index gives the order: no sort
-    else:
-        # An empty test table would be scanned whole; ask what the planner does once it is big.
-        await connection.exec_driver_sql("SET LOCAL enable_seqscan = off")
-        params = (alice.user.id, datetime(2026, 1, 1, tzinfo=UTC), datetime(2026, 2, 1, tzinfo=UTC))
-        rows = await connection.exec_driver_sql(f"EXPLAIN {compiled}", params)
-        plan = " ".join(str(row[0]) for row in rows)
-        assert "ix_attempts_user_id_occurred_at" in plan
-        assert "Sort" not in plan
+    # The index gives the newest first: no sort for the latest attempts.
+    assert "TEMP B-TREE" not in latest
+    assert "Sort" not in latest
 
 
 # --- /me/next-challenges ---------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """Two separate `serve` processes on one database behave as one service.
 
 Nothing a request needs lives in a process: attempts, idempotency records and the
-cached trend are in the database, tokens are verified with the shared secret. So load
+session totals behind the trend are in the database, tokens are verified with the shared secret. So load
 split across instances loses and duplicates nothing, and a retry that lands on the
 other instance is still recognised as a replay.
 """
@@ -119,7 +119,7 @@ def test_two_instances_share_attempts_replays_and_the_trend(instances: tuple[Ser
         assert sorted(stored) == sorted(first_ids)
         assert sorted(_all_attempt_ids(client, b, token)) == sorted(first_ids)
 
-        # The trend cached by one instance is invalidated by a write through the other.
+        # Both instances answer the same trend and ETag; a write through one shows in the other's next read.
         trend_a = client.get(f"{a.base_url}/api/v1/me/trend", headers=headers)
         assert trend_a.json()["attempts"] == ATTEMPTS
         assert (

@@ -65,6 +65,8 @@ POSITIVE_STATUSES = ["2xx", "3xx", "401", "403", "404", "409", "429", "5xx"]
 # Everything JSON Schema can state is in the schema (control characters and blank text as `pattern`s,
 # time zones as an `enum`, fields that may not be null), so nothing else is exempt.
 BEYOND_THE_SCHEMA = {
+    # The email's domain must not be a special-use name (RFC 6761), which `format: email` allows.
+    "auth-register": ["422"],
     # A cursor is opaque: only one the server issued is valid (any string is schema-valid).
     "me-list_tokens": ["422"],
     # The cursor, and `difficulty_min` not above `difficulty_max`.

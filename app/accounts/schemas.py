@@ -26,7 +26,9 @@ TimeZone = Annotated[
     AfterValidator(_iana_time_zone),
     # Listed in the schema, so clients (and the docs' dropdown) know every name the server takes.
     Field(
-        description="An IANA time zone name; streaks and days follow it.",
+        description="An IANA time zone name. An attempt counts in the practice session (local day) of the zone "
+        "your account has when it is logged or its time corrected; changing the zone later leaves past sessions "
+        "on their days, and streaks count to today in the new zone.",
         examples=["Europe/Berlin"],
         json_schema_extra={"enum": sorted(_time_zones())},
     ),
@@ -46,7 +48,11 @@ Email = Annotated[EmailStr, StringConstraints(max_length=254), AfterValidator(st
 
 
 class UserCreate(InputModel):
-    email: Email = Field(examples=["sam@example.com"])
+    email: Email = Field(
+        description="Your email address. One at a special-use domain (RFC 6761: `.test`, `.invalid`, `.localhost`, "
+        "…) can receive no mail and is refused with 422.",
+        examples=["sam@example.com"],
+    )
     password: Password
     display_name: DisplayName | None = None
     timezone: TimeZone = "UTC"

@@ -1,8 +1,8 @@
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, ForeignKey, Index, SmallInteger, String, Text
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, SmallInteger, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base, Timestamps, utcnow
@@ -29,6 +29,9 @@ class Attempt(Timestamps, Base):
     # No ON DELETE: a challenge with attempts is archived, never removed.
     challenge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("challenges.id"), index=True)
     occurred_at: Mapped[datetime]
+    # The practice session (local day) the attempt counts in, fixed in the time zone the account has when the
+    # attempt is logged or its time corrected: a later move to another zone never regroups past sessions.
+    local_date: Mapped[date] = mapped_column(Date)
     outcome: Mapped[str] = mapped_column(String(16))
     distress_before: Mapped[int] = mapped_column(SmallInteger)
     distress_peak: Mapped[int | None] = mapped_column(SmallInteger)

@@ -48,7 +48,8 @@ Notes = Annotated[str, StringConstraints(max_length=4000), MultiLine]
 
 OCCURRED_AT = (
     "When it happened: RFC 3339 with an offset (any offset; stored and answered in UTC). "
-    "May lie in the past for offline logging, back to 2000-01-01; at most 5 minutes ahead."
+    "May lie in the past for offline logging, back to 2000-01-01; at most 5 minutes ahead. The attempt counts in "
+    "the practice session of that local day in your account's time zone."
 )
 OUTCOME = "`rejected`, `accepted`, `partial`, or `avoided` (you did not go through with it)."
 DISTRESS_BEFORE = "SUDS 0–100 just before asking (anticipatory distress)."

@@ -16,7 +16,7 @@ from app.accounts.models import User
 from app.attempts.models import Attempt, IdempotencyRecord
 from app.attempts.schemas import PEAK_REQUIRED, AttemptCreate, AttemptPublic, AttemptUpdate, Outcome, peak_missing
 from app.catalog.models import Challenge
-from app.core.db import insert_or_ignore
+from app.core.db import insert_or_ignore, local_date, local_date_in
 from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.models import utcnow
 from app.core.pagination import paginate
@@ -244,17 +244,23 @@ def _statements(dialect: str) -> _Statements:
     attempts, records = cast(Table, Attempt.__table__), cast(Table, IdempotencyRecord.__table__)
     user_id = bindparam("user_id", type_=attempts.c.user_id.type)
     # INSERT … SELECT from the challenge: nothing is stored unless it is loggable by this user.
+    values = {name: bindparam(name, type_=attempts.c[name].type) for name in _ATTEMPT_VALUES}
+    values["user_id"] = user_id
+    # The session day in the account's time zone, read by the same statement: a deleted account gives NULL,
+    # which the NOT NULL column refuses like the foreign key does.
+    zone = select(User.timezone).where(User.id == user_id).scalar_subquery()
     source = select(
-        *(bindparam(name, type_=attempts.c[name].type) for name in _ATTEMPT_VALUES),
+        *values.values(),
         Challenge.difficulty,
         Challenge.category_slug,
+        local_date(values["occurred_at"], zone),
     ).where(_loggable(user_id, bindparam("challenge_id", type_=attempts.c.challenge_id.type)))
     key_unused = ~exists().where(records.c.user_id == user_id, records.c.key == bindparam("key"))
 
     def insert_attempt(query: Select[Any]) -> Any:
         return (
             insert_or_ignore(dialect, attempts)
-            .from_select([*_ATTEMPT_VALUES, "difficulty", "category"], query)
+            .from_select([*_ATTEMPT_VALUES, "difficulty", "category", "local_date"], query)
             .on_conflict_do_nothing(index_elements=[attempts.c.id])
         )
 
@@ -340,6 +346,9 @@ async def update_attempt(session: AsyncSession, user: User, attempt_id: uuid.UUI
         raise _invalid("distress_peak", PEAK_REQUIRED, "missing")
     for field, value in changes.items():
         setattr(attempt, field, value)
+    if "occurred_at" in changes:
+        # A corrected time moves the attempt to the session of that time in the account's zone now.
+        attempt.local_date = local_date_in(attempt.occurred_at, user.timezone)
     await session.flush()
     return attempt
 

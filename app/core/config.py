@@ -8,10 +8,11 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+# Follows a sentence that says what was noticed (very hard asks, sustained or rising distress,
+# frequent avoidance), so it must fit after any of them.
 DEFAULT_SUPPORT_MESSAGE = (
-    "Your recent asks have felt very hard. That is useful information, not a failure: "
-    "try a gentler step for a while and let the easier asks rebuild your footing. "
-    "If distress stays this high, consider talking it through with a mental-health "
+    "That is useful to know, not a failure: go at a gentler pace for a while and let easier asks "
+    "rebuild your footing. If distress stays high, consider talking it through with a mental-health "
     "professional; this app supports self-help practice and is no substitute for care."
 )
 

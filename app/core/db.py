@@ -2,18 +2,56 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import event
+from sqlalchemy import Date, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
 
 from app.core.config import DATABASE_MAX_OVERFLOW, DATABASE_POOL_SIZE
 
 
 def _unicode_lower(value: str | None) -> str | None:
     return value.lower() if isinstance(value, str) else value
+
+
+def local_date_in(instant: datetime, zone: str) -> date:
+    """The calendar date of an aware instant on the clocks of an IANA time zone."""
+    return instant.astimezone(ZoneInfo(zone)).date()
+
+
+class local_date(FunctionElement[date]):  # noqa: N801 (an SQL function, named like one)
+    """`local_date(instant, zone)`: the calendar date of a UTC instant in an IANA time zone, computed by the
+    database, so a statement can take the zone from a row it reads (PostgreSQL's AT TIME ZONE; on SQLite,
+    `local_date_in` registered as a function on every connection)."""
+
+    type = Date()
+    name = "local_date"
+    inherit_cache = True
+
+
+@compiles(local_date, "postgresql")
+def _local_date_postgresql(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    instant, zone = (compiler.process(clause, **kw) for clause in element.clauses)
+    return f"CAST((CAST({instant} AS TIMESTAMP WITH TIME ZONE) AT TIME ZONE {zone}) AS DATE)"
+
+
+@compiles(local_date, "sqlite")
+def _local_date_sqlite(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"rt_local_date({compiler.process(element.clauses, **kw)})"
+
+
+def _sqlite_local_date(instant: str | None, zone: str | None) -> str | None:
+    # SQLite holds UTC instants as naive ISO text (see UTCDateTime) and dates as ISO text.
+    if instant is None or zone is None:
+        return None
+    return local_date_in(datetime.fromisoformat(instant).replace(tzinfo=UTC), zone).isoformat()
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
@@ -25,6 +63,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         # SQLite's own lower() folds ASCII only; case-insensitive search must match
         # PostgreSQL's for every alphabet.
         dbapi_connection.create_function("lower", 1, _unicode_lower, deterministic=True)
+        dbapi_connection.create_function("rt_local_date", 2, _sqlite_local_date, deterministic=True)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA journal_mode=WAL")

@@ -1,27 +1,38 @@
 import uuid
+from datetime import date
 
-from sqlalchemy import BigInteger, ForeignKey, LargeBinary, String
+from sqlalchemy import Date, ForeignKey, Integer, SmallInteger, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.models import Base
 
 
-class TrendCache(Base):
-    """The last trend answered to each user, kept until one of the user's attempts changes.
+class SessionStats(Base):
+    """Running totals of one user's attempts on one local day, at one difficulty, in one category.
 
-    Database triggers on `attempts` (see the migration that creates this table) bump
-    `version` and clear the cached answer in the same transaction as any insert,
-    update or delete of the user's attempts, whoever makes it. A reader stores its
-    answer only if `version` is still the one it saw before reading the attempts, so
-    an answer computed from rows a concurrent write has since changed is never kept.
+    The trend is computed from these rows, so its cost grows with the number of practice
+    sessions, not of attempts. Database triggers on `attempts` (see the migration that
+    creates this table) keep them equal to the GROUP BY of the user's attempts in the same
+    transaction as any insert, update or delete, whoever makes it; `CELL_SUMS` in
+    app/progress/service.py defines each total and tests/progress check the two agree.
     """
 
-    __tablename__ = "trend_cache"
+    __tablename__ = "session_stats"
 
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
-    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
-    # A digest of everything besides the attempts that the answer depends on: the
-    # window, the time zone, the local date (streaks), the support message, the code.
-    key: Mapped[str | None] = mapped_column(String(64))
-    etag: Mapped[str | None] = mapped_column(String(64))
-    body: Mapped[bytes | None] = mapped_column(LargeBinary)
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    difficulty: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    category: Mapped[str] = mapped_column(String(50), primary_key=True)
+    attempts: Mapped[int] = mapped_column(Integer)
+    avoided: Mapped[int] = mapped_column(Integer)
+    rejected: Mapped[int] = mapped_column(Integer)
+    accepted: Mapped[int] = mapped_column(Integer)
+    partial: Mapped[int] = mapped_column(Integer)
+    peak_sum: Mapped[int] = mapped_column(Integer)
+    before_sum: Mapped[int] = mapped_column(Integer)
+    after_n: Mapped[int] = mapped_column(Integer)
+    after_sum: Mapped[int] = mapped_column(Integer)
+    after_peak_sum: Mapped[int] = mapped_column(Integer)
+    predicted_n: Mapped[int] = mapped_column(Integer)
+    predicted_sum: Mapped[int] = mapped_column(Integer)
+    predicted_rejected: Mapped[int] = mapped_column(Integer)

@@ -65,11 +65,17 @@ async def read_trend(
     as steps. Draw a trend line as `intercept + slope_per_week × weeks`, where weeks count
     from `time_origin`; `ci_low`/`ci_high` bound the slope. `by_category` gives a bar per category.
 
-    **Method.** Exposures are attempts not avoided. The slope is Theil–Sen (robust to a
-    few outlier days) with a 95% interval, its p-value the Mann–Kendall test. `adjusted_trend`
-    does the same for peak − 10 × difficulty, so climbing to harder asks while feeling the same
-    counts as progress; `status` comes from it. Every rate is a percentage (0–100). A field
-    that cannot be computed yet is `null`.
+    **Method.** Exposures are attempts not avoided; a session is a local day with at least
+    one exposure, and every trend line has one point per session (that day's mean peak), so
+    many asks on one day count once and asks minutes apart never make a slope. The test is
+    Mann–Kendall's (tie- and continuity-corrected p-value, Kendall's tau), the slope Sen's
+    median of pairwise slopes with its 95% interval. `adjusted_trend` is the same test
+    stratified by difficulty (seasonal Mann–Kendall): only sessions at the same difficulty
+    are compared, so feeling less at the same difficulty counts and feeling less on easier
+    asks does not. `status` reads the tests' sign and p-value, never a slope: `improving`
+    when the same difficulty feels less, or when the asks get harder while distress does not
+    rise, with `status_reason` saying which; it needs 5 sessions. Every rate is a percentage
+    (0–100). A field that cannot be computed yet is `null`.
 
     `level` and `support` follow the ladder rules described on `level.reason.code`.
 

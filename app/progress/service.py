@@ -1,66 +1,105 @@
-import asyncio
 import hashlib
 import uuid
-import weakref
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
-from importlib.metadata import version
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from anyio import CapacityLimiter
-from sqlalchemy import Select, case, func, null, or_, select, update
+from sqlalchemy import ColumnElement, Integer, Select, case, func, literal_column, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.attempts.models import Attempt
 from app.catalog.models import Challenge
-from app.core.db import insert_or_ignore
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import stats
-from app.progress.compute import trend_process
-from app.progress.models import TrendCache
+from app.progress.models import SessionStats
+from app.progress.schemas import TrendPublic
 
 RECENT_DAYS = 7
-# Part of every cache key, so answers cached by another release are never served. Bump the
-# number when the trend's content changes within a release.
-_CODE_VERSION = f"{version('rejection-tracker')}/1"
-# Trends loaded and computed at once per worker: the compute process works on one at a
-# time, while the next one's rows are loaded.
-COMPUTE_SLOTS = 2
-_compute_limiters: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, CapacityLimiter] = weakref.WeakKeyDictionary()
 
-# Only the columns the trend needs: the rows come through the
-# (user_id, occurred_at, id) index, already in time order.
-_RECORD_COLUMNS = (
-    Attempt.occurred_at,
-    Attempt.outcome,
-    Attempt.distress_before,
-    Attempt.distress_peak,
-    Attempt.distress_after,
-    Attempt.expected_rejection,
-    Attempt.difficulty,
-    Attempt.category,
+_EXPOSURE = Attempt.outcome != "avoided"
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
+    return case((condition, 1), else_=0)
+
+
+def _value(condition: ColumnElement[bool], column: Any) -> ColumnElement[int]:
+    return case((condition, column), else_=0)
+
+
+_RATED_AFTER = _EXPOSURE & Attempt.distress_after.is_not(None)
+_PREDICTED = _EXPOSURE & Attempt.expected_rejection.is_not(None)
+# What one attempt adds to the totals of its cell (day, difficulty, category), in stats.Cell's order. The
+# triggers that keep `session_stats` (migration 9c4e1f2a7b30) add the same; tests/progress checks that they agree.
+CELL_SUMS: dict[str, ColumnElement[int]] = {
+    "attempts": literal_column("1", Integer),
+    "avoided": _count(Attempt.outcome == "avoided"),
+    "rejected": _count(Attempt.outcome == "rejected"),
+    "accepted": _count(Attempt.outcome == "accepted"),
+    "partial": _count(Attempt.outcome == "partial"),
+    "peak_sum": _value(_EXPOSURE, Attempt.distress_peak),
+    "before_sum": _value(_EXPOSURE, Attempt.distress_before),
+    "after_n": _count(_RATED_AFTER),
+    "after_sum": _value(_RATED_AFTER, Attempt.distress_after),
+    "after_peak_sum": _value(_RATED_AFTER, Attempt.distress_peak),
+    "predicted_n": _count(_PREDICTED),
+    "predicted_sum": _value(_PREDICTED, Attempt.expected_rejection),
+    "predicted_rejected": _count(_PREDICTED & (Attempt.outcome == "rejected")),
+}
+_CELL_KEY = (Attempt.local_date, Attempt.difficulty, Attempt.category)
+_STORED_CELLS = (
+    SessionStats.local_date,
+    SessionStats.difficulty,
+    SessionStats.category,
+    *(SessionStats.__table__.c[name] for name in CELL_SUMS),
 )
 
 
-def records_query(
-    user: User, since: datetime | None = None, until: datetime | None = None
-) -> Select[datetime, str, int, int | None, int | None, int | None, int, str]:
-    query = select(*_RECORD_COLUMNS).where(Attempt.user_id == user.id)
+def _in_window(query: _Query, since: datetime | None, until: datetime | None) -> _Query:
     if since is not None:
         query = query.where(Attempt.occurred_at >= since)
     if until is not None:
         query = query.where(Attempt.occurred_at < until)
-    return query.order_by(Attempt.occurred_at, Attempt.id)
+    return query
 
 
-async def load_records(
-    session: AsyncSession, user: User, since: datetime | None = None, until: datetime | None = None
-) -> list[stats.AttemptRecord]:
-    result = await session.execute(records_query(user, since, until))
-    return [stats.AttemptRecord(*row) for row in result]
+def cells_query(
+    user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
+) -> Select[*tuple[Any, ...]]:
+    """The user's cells: the totals kept in `session_stats` for the whole history, or the same totals grouped
+    from the attempts inside a `since`/`until` window (whose ends are instants, not days)."""
+    if since is None and until is None:
+        return select(*_STORED_CELLS).where(SessionStats.user_id == user_id)
+    grouped = select(*_CELL_KEY, *(func.sum(total) for total in CELL_SUMS.values())).where(Attempt.user_id == user_id)
+    return _in_window(grouped, since, until).group_by(*_CELL_KEY)
+
+
+def recent_query(
+    user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
+) -> Select[date, str, int | None, int]:
+    """The user's last `stats.RECENT_ATTEMPTS` attempts in the window, newest first (through the user/time index)."""
+    query = select(Attempt.local_date, Attempt.outcome, Attempt.distress_peak, Attempt.difficulty).where(
+        Attempt.user_id == user_id
+    )
+    return (
+        _in_window(query, since, until)
+        .order_by(Attempt.occurred_at.desc(), Attempt.id.desc())
+        .limit(stats.RECENT_ATTEMPTS)
+    )
+
+
+async def load_practice(
+    session: AsyncSession, user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
+) -> tuple[list[stats.Cell], list[stats.RecentAttempt]]:
+    cells = [stats.Cell(*row) for row in await session.execute(cells_query(user_id, since, until))]
+    recent = [stats.RecentAttempt(*row) for row in await session.execute(recent_query(user_id, since, until))]
+    recent.reverse()
+    return cells, recent
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,60 +118,17 @@ async def trend(
     support_message: str,
     if_none_match: str | None = None,
 ) -> TrendAnswer:
-    """The trend as JSON, from the user's cached answer when it still fits, else computed and cached.
-
-    A cached answer fits when nothing it depends on has changed: the user's attempts
-    (triggers clear it on every write, see TrendCache), the window, the time zone, the
-    local date that streaks count to, the support message and the code.
-    """
+    """The trend as JSON, computed from the user's session totals on every read; its ETag is a digest of it."""
     check_window(since, until)
     # The current streak is counted up to the end of the window when it lies in the past.
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
     today = as_of.astimezone(ZoneInfo(user.timezone)).date()
-    key = cache_key(user, since, until, today, support_message)
-    tags = entity_tags(if_none_match)
-
-    # Read the cache before the attempts: a write committed in between has bumped the
-    # version by the time the answer is stored, so the stale answer is not kept.
-    wanted_body = case((TrendCache.etag.in_(tags), null()), else_=TrendCache.body) if tags else TrendCache.body
-    cached = (
-        await session.execute(
-            select(TrendCache.version, TrendCache.key, TrendCache.etag, wanted_body).where(
-                TrendCache.user_id == user.id
-            )
-        )
-    ).one_or_none()
-    if cached is not None and cached.key == key and cached.etag is not None:
-        return TrendAnswer(cached.etag, None if _matches(tags, cached.etag) else cached[3])
-
-    # Only a few computations at once, loading included: a burst of misses on a long history
-    # would otherwise hold every waiting request's rows in memory.
-    async with _compute_limiter():
-        records = await load_records(session, user, since, until)
-        body = await trend_process.render(records, user.timezone, today, support_message)
-        del records
+    cells, recent = await load_practice(session, user.id, since, until)
+    result = stats.compute_trend(cells, recent, timezone=user.timezone, today=today, support_message=support_message)
+    body = TrendPublic.model_validate(result).model_dump_json().encode()
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
-    seen_version = None if cached is None else cached.version
-    await _store(session, user.id, seen_version=seen_version, key=key, etag=etag, body=body)
-    return TrendAnswer(etag, None if _matches(tags, etag) else body)
-
-
-def _compute_limiter() -> CapacityLimiter:
-    loop = asyncio.get_running_loop()
-    limiter = _compute_limiters.get(loop)
-    if limiter is None:
-        limiter = _compute_limiters[loop] = CapacityLimiter(COMPUTE_SLOTS)
-    return limiter
-
-
-def cache_key(user: User, since: datetime | None, until: datetime | None, today: date, support_message: str) -> str:
-    parts = (_CODE_VERSION, user.timezone, today.isoformat(), _instant(since), _instant(until), support_message)
-    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()
-
-
-def _instant(value: datetime | None) -> str:
-    # The same instant written with another offset is the same window.
-    return "" if value is None else value.astimezone(UTC).isoformat()
+    tags = entity_tags(if_none_match)
+    return TrendAnswer(etag, None if "*" in tags or etag in tags else body)
 
 
 def entity_tags(if_none_match: str | None) -> list[str]:
@@ -142,38 +138,13 @@ def entity_tags(if_none_match: str | None) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()]
 
 
-def _matches(tags: list[str], etag: str) -> bool:
-    return "*" in tags or etag in tags
-
-
-async def _store(
-    session: AsyncSession, user_id: uuid.UUID, *, seen_version: int | None, key: str, etag: str, body: bytes
-) -> None:
-    """Keep the answer unless a write to the user's attempts got in since the cache was read."""
-    values = {"key": key, "etag": etag, "body": body}
-    if seen_version is not None:
-        await session.execute(
-            update(TrendCache)
-            .where(TrendCache.user_id == user_id, TrendCache.version == seen_version)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return
-    # No row yet: a writer that creates one first has made this answer stale, so a conflict keeps theirs.
-    await session.execute(
-        insert_or_ignore(session.get_bind().dialect.name, TrendCache)
-        .values(user_id=user_id, version=0, **values)
-        .on_conflict_do_nothing()
-    )
-
-
 async def next_challenges(session: AsyncSession, user: User, limit: int) -> list[Challenge]:
     """Challenges at the recommended difficulty, nearest levels next, varied across categories.
 
     Candidates are published catalog challenges and the caller's own, minus any the
     caller attempted (in any way, avoided included) in the last 7 days.
     """
-    level = stats.assess_level(await load_records(session, user))
+    level = stats.assess_level(*await load_practice(session, user.id))
     recent = select(Attempt.challenge_id).where(
         Attempt.user_id == user.id, Attempt.occurred_at >= utcnow() - timedelta(days=RECENT_DAYS)
     )

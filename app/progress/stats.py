@@ -1,75 +1,138 @@
-"""The desensitization trend, computed from plain attempt records; no database, no HTTP.
+"""The desensitization trend, computed from per-session aggregates; no database, no HTTP.
 
-Exposures are attempts that were not avoided. Time runs in weeks from the first
-exposure. The slope is Theil–Sen (the median of pairwise slopes), which a few
-outlier days cannot drag; its significance is the Mann–Kendall test, i.e.
-Kendall's tau of distress against time. Both come from scipy.stats.
+A session is one local day with at least one exposure (an attempt not avoided). Every
+trend line has one point per session, so a day with ten asks weighs no more than a day
+with one, and asks minutes apart are never read as a slope over minutes. Time runs in
+weeks since the first session.
+
+One statistic serves every line: the stratified (seasonal) Mann–Kendall test with the
+pooled within-stratum Sen slope (Hirsch, Slack & Smith 1982; Gilbert 1987, §17.6). A
+single series is the one-stratum case, where slope, interval and intercept are exactly
+scipy.stats.theilslopes'. The adjusted line takes difficulty levels as strata: sessions
+are compared only with sessions at the same difficulty, so moving up or down the ladder
+cannot pass for a change in distress. Difficulties practised on the same day share that
+day's mood, so Var(S) adds Hirsch & Slack's (1984) covariance between strata to the
+strata's own variances. Status and support read the test (the sign of S and its p-value),
+never the slope: under heavy ties the median slope can be 0 while nearly every pair of
+sessions falls.
+
+NumPy and the standard library only; tests check the numbers against scipy and pymannkendall.
 """
 
+import itertools
 import math
-from collections import Counter, defaultdict
+import statistics
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date, datetime
-from types import ModuleType
+from dataclasses import dataclass, replace
+from datetime import date
 from typing import Literal, NamedTuple
-from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
-
-
-def import_scipy() -> ModuleType:
-    """scipy.stats, imported on first use: tens of MB that only the process computing trends pays
-    (see app/progress/compute.py); a serving worker that only reads cached trends never loads it."""
-    from scipy import stats as scipy_stats
-
-    return scipy_stats
-
+IntArray = npt.NDArray[np.int64]
+Stratum = tuple[FloatArray, FloatArray]
 
 TrendStatus = Literal["insufficient_data", "improving", "stable", "worsening"]
+StatusCode = Literal[
+    "too_few_sessions",
+    "falling_at_same_difficulty",
+    "rising_at_same_difficulty",
+    "harder_asks_same_distress",
+    "no_clear_change",
+]
+LevelCode = Literal[
+    "new_user",
+    "step_down",
+    "step_down_avoidance",
+    "avoided_at_level",
+    "building_up",
+    "step_up_low_distress",
+    "step_up_halved",
+    "at_top_level",
+    "stay_coming_down",
+    "stay",
+]
+SupportReason = Literal["high_distress", "sustained_distress", "rising_distress", "frequent_avoidance"]
 
-WEEK_SECONDS = 7 * 24 * 3600
-# Theil–Sen looks at every pair of points: O(n²) time and memory (500 points
-# take ~6 MB and a few ms; 2,000 would take ~100 MB). Above this many points the
-# slope and its interval are fitted on this many exposures evenly spaced in time
-# order, always keeping the first and the last. Mann–Kendall (O(n log n)) always
-# sees every exposure.
-MAX_FIT_POINTS = 500
-EDGE_COUNT = 5  # exposures averaged for `baseline` and `recent`
+RECENT_ATTEMPTS = 20  # how many of the latest attempts the caller passes as `recent`
+MIN_SESSIONS = 5
+EDGE_SESSIONS = 5  # at most this many sessions averaged for `baseline` and for `recent`
 SIGNIFICANCE = 0.05
-CONFIDENCE = 0.95
-MIN_EXPOSURES = 6
-MIN_DAYS = 3
+# scipy.stats.theilslopes(alpha=0.95) takes norm.ppf((1 − 0.95) / 2), which is this value to
+# the last bit; statistics.NormalDist().inv_cdf(0.975) differs in the last digits, and the
+# interval's order statistics must be scipy's.
+Z_95 = 1.959963984540054
+# Sen's slope looks at every pair of sessions within a stratum, O(n²): it is fitted on at most
+# this many pairs. Above that, each stratum is thinned to the same number of sessions, evenly
+# spaced in time (first and last kept): 200 for a single line, fewer with several strata.
+# The test (S, p) always sees every session.
+MAX_FIT_PAIRS = 20_000
+# Up to this many values, counting pairs on the n × n comparison matrix is faster than O(n log² n).
+_DIRECT_PAIRS = 256
+WEEK_DAYS = 7
 ROLLING_DAYS = 7
-# The distress a difficulty level predicts on the SUDS scale: peak − 10 × difficulty
-# removes it, so climbing the ladder while feeling the same counts as progress.
-DISTRESS_PER_LEVEL = 10
+
 NEW_USER_LEVEL = 2
 MIN_LEVEL, MAX_LEVEL = 1, 10
-STEP_UP_PEAK = 40
-STEP_DOWN_PEAK = 85
-STEP_DOWN_WINDOW = 5
-STEP_DOWN_COUNT = 3
-STEP_UP_WINDOW = 3
-STEP_DOWN_STEPS = 2
+LEVEL_WINDOW = 5  # exposures whose median difficulty is the current level
+HARD_WINDOW, HARD_COUNT, HARD_PEAK = 5, 3, 85  # 3 of the last 5 exposures peaked at 85 or more
+SUSTAINED_SESSIONS, SUSTAINED_MIN_SESSIONS, SUSTAINED_PEAK = 5, 3, 80
+AVOIDANCE_WINDOW, AVOIDANCE_COUNT = 5, 3  # 3 of the last 5 attempts avoided
+STEP_UP_WINDOW, STEP_UP_PEAK = 3, 40
 
 AVOIDED = "avoided"
 
 
-class AttemptRecord(NamedTuple):
-    """One logged attempt, as the trend needs it. `occurred_at` is timezone-aware."""
+class Cell(NamedTuple):
+    """Aggregates of one user's attempts on one local day, at one difficulty, in one category."""
 
-    occurred_at: datetime
-    outcome: str
-    distress_before: int
-    distress_peak: int | None
-    distress_after: int | None
-    expected_rejection: int | None
+    day: date
     difficulty: int
     category: str
+    attempts: int
+    avoided: int
+    rejected: int
+    accepted: int
+    partial: int
+    peak_sum: int  # sum of distress_peak over the exposures (attempts - avoided of them)
+    before_sum: int  # sum of distress_before over the exposures
+    after_n: int  # exposures that rated distress_after
+    after_sum: int  # sum of their distress_after
+    after_peak_sum: int  # sum of their distress_peak
+    predicted_n: int  # exposures that carried expected_rejection (a prediction)
+    predicted_sum: int  # sum of those predictions
+    predicted_rejected: int  # how many of those exposures got outcome "rejected"
+
+
+class RecentAttempt(NamedTuple):
+    """One of the user's latest attempts in the window (the caller passes the last RECENT_ATTEMPTS, oldest first)."""
+
+    day: date
+    outcome: str  # rejected | accepted | partial | avoided
+    distress_peak: int | None
+    difficulty: int
+
+
+@dataclass(frozen=True, slots=True)
+class KendallTrend:
+    """The stratified Mann–Kendall test and the pooled Sen slope, unrounded."""
+
+    s: int
+    var_s: float  # Σ of the strata's own Var(S_g), tie-corrected (what seasonal tests that assume independence use)
+    cov_s: float  # Σ_{g≠h} Cov(S_g, S_h) between strata seen on the same sessions; 0 with one stratum
+    pairs: int
+    tau: float | None
+    p_value: float | None
+    slope: float | None
+    ci_low: float | None
+    ci_high: float | None
+    intercept: float | None
+
+    def significant(self, direction: int) -> bool:
+        """Whether S has the sign of `direction` (−1 falling, +1 rising) with p < 0.05."""
+        return self.p_value is not None and self.p_value < SIGNIFICANCE and self.s * direction > 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,10 +142,19 @@ class TrendLine:
     ci_low: float | None
     ci_high: float | None
     p_value: float | None
+    tau: float | None
     n: int
+    exposures: int
+    pairs: int
     baseline: float | None
     recent: float | None
     percent_change: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReason:
+    code: StatusCode
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,14 +170,13 @@ class Habituation:
 class Expectancy:
     expected_rejection_mean: float | None
     actual_rejection_rate: float | None
-    partial_rate: float | None
     gap: float | None
-    n_predictions: int
+    paired: int
 
 
 @dataclass(frozen=True, slots=True)
 class LevelReason:
-    code: str
+    code: LevelCode
     message: str
 
 
@@ -114,10 +185,6 @@ class Level:
     current_difficulty: int
     recommended_difficulty: int
     reason: LevelReason
-
-    @property
-    def steps_down(self) -> bool:
-        return self.reason.code == "step_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,21 +209,24 @@ class CategoryTrend:
     category: str
     attempts: int
     exposures: int
+    sessions: int
     mean_distress_peak: float | None
     slope_per_week: float | None
 
 
 @dataclass(frozen=True, slots=True)
 class Support:
-    reason: str
+    reason: SupportReason
     message: str
 
 
 @dataclass(frozen=True, slots=True)
 class Trend:
     status: TrendStatus
+    status_reason: StatusReason
     timezone: str
-    time_origin: datetime | None
+    time_origin: date | None
+    sessions: int
     attempts: int
     exposures: int
     rejections: int
@@ -175,298 +245,713 @@ class Trend:
     support: Support | None
 
 
-LEVEL_MESSAGES = {
-    "new_user": "No exposures yet: start with an easy ask at difficulty 2.",
-    "step_down": (
-        "Three of your last five attempts peaked at 85 or more or were avoided: "
-        "two gentler steps will help you rebuild your footing."
-    ),
-    "step_up_low_distress": "Your last three asks at this level peaked at 40 or less: you are ready for one step up.",
-    "step_up_halved": (
-        "Your last three asks at this level peaked at half or less of your first ones: you are ready for one step up."
-    ),
-    "at_top_level": "Your distress at the hardest level has come down: keep practising at this level.",
-    "building_up": "Do a few more asks at this level before deciding whether to step up.",
-    "stay": "Distress at this level is still coming down: stay here a little longer.",
-}
+# --- the statistic ---------------------------------------------------------------------
 
 
-def compute_trend(records: Iterable[AttemptRecord], *, timezone: str, today: date, support_message: str) -> Trend:
-    """The whole trend for one user's attempts (any order), with days in `timezone` and streaks up to `today`."""
-    rows = sorted(records, key=lambda r: r.occurred_at)
-    tz = ZoneInfo(timezone)
-    outcomes = Counter(r.outcome for r in rows)
-    exposures = [r for r in rows if r.outcome != AVOIDED]
-    peaked = [r for r in exposures if r.distress_peak is not None]
+def mann_kendall(strata: Sequence[Stratum]) -> tuple[int, int, int]:
+    """S, 18 × Σ Var(S_g) (each stratum's own, tie-corrected) and the number of pairs compared, over strata.
 
-    series = daily_series(rows, tz)
-    exposure_days = {point.date for point in series if point.exposures}
-    origin = peaked[0].occurred_at if peaked else None
-    weeks = _weeks(peaked)
-    peaks = np.array([r.distress_peak for r in peaked], dtype=np.float64)
-    difficulties = np.array([r.difficulty for r in peaked], dtype=np.float64)
-    enough_days = len(exposure_days) >= MIN_DAYS
-    distress_trend = trend_line(weeks, peaks, enough_days=enough_days)
-    adjusted_trend = trend_line(weeks, peaks - DISTRESS_PER_LEVEL * difficulties, enough_days=enough_days)
-    level = assess_level(rows)
-    return Trend(
-        status=classify(adjusted_trend, exposures=len(peaked), days=len(exposure_days)),
-        timezone=timezone,
-        time_origin=origin,
-        attempts=len(rows),
-        exposures=len(exposures),
-        rejections=outcomes["rejected"],
-        acceptances=outcomes["accepted"],
-        partials=outcomes["partial"],
-        avoided=outcomes[AVOIDED],
-        avoidance_rate=_percent(outcomes[AVOIDED], len(rows)),
-        distress_trend=distress_trend,
-        adjusted_trend=adjusted_trend,
-        habituation=habituation(exposures),
-        expectancy=expectancy(exposures),
-        level=level,
-        streak=streak(exposure_days, today),
-        series=series,
-        by_category=by_category(rows, origin, tz),
-        support=Support(reason="high_distress", message=support_message) if level.steps_down else None,
-    )
-
-
-def trend_line(weeks: FloatArray, values: FloatArray, *, enough_days: bool = True) -> TrendLine:
-    """Theil–Sen slope per week with its 95% interval, Mann–Kendall p-value, and the first/last means.
-
-    `enough_days=False` leaves the line itself (slope, intercept, interval, p-value) out: callers pass it when
-    the exposures fall on fewer than MIN_DAYS local days, where a slope over seconds or hours would
-    extrapolate to absurd values per week.
+    Each stratum is (x, y) with x strictly increasing; only pairs within a stratum are compared.
     """
-    n = len(values)
-    baseline = _mean(values[:EDGE_COUNT])
-    recent = _mean(values[-EDGE_COUNT:])
-    # Relative to the baseline's magnitude, so a fall is negative even when the
-    # difficulty-adjusted baseline is below zero.
-    change = (
-        None
-        if n < 2 or baseline is None or recent is None or baseline == 0
-        else (recent - baseline) / abs(baseline) * 100
+    s = variance = pairs = 0
+    for _x, y in strata:
+        n = len(y)
+        if n < 2:
+            continue
+        _, rank, counts = np.unique(y, return_inverse=True, return_counts=True)
+        later_lower = _later_lower(rank.astype(np.int64))
+        s += n * (n - 1) // 2 - _tied_pairs(counts) - 2 * later_lower
+        variance += _variance_numerator(n, counts)
+        pairs += n * (n - 1) // 2
+    return s, variance, pairs
+
+
+def strata_covariance(strata: Sequence[Stratum]) -> int:
+    """18 × Σ_{g≠h} Cov(S_g, S_h): Hirsch & Slack's (1984) estimate, for strata observed on the same sessions.
+
+    Difficulties practised on the same day share that day's mood, so their S_g move together and the
+    independent sum of variances understates Var(S): without this term 11% of the trendless users of
+    tests/test_trend_simulation.py get a trend instead of 5%. Sessions are matched by x; a session missing from
+    a stratum counts as a tie there (Hirsch & Slack's convention), so strata on disjoint days add 0.
+    With A_ig = Σ_j sign(y_ig − y_jg) and K_gh = Σ_{i<j} sign(y_jg − y_ig)·sign(y_jh − y_ih) over the
+    shared sessions, Cov(S_g, S_h) = (K_gh + Σ_i A_ig·A_ih) / 3; the total Var(S) is then a sum of squares,
+    never negative.
+    """
+    compared = [(x, y) for x, y in strata if len(y) >= 2]
+    scores = [_rank_scores(y) for _x, y in compared]
+    total = 0
+    for g, h in itertools.combinations(range(len(compared)), 2):
+        (xg, yg), (xh, yh) = compared[g], compared[h]
+        if xg[-1] < xh[0] or xh[-1] < xg[0]:  # one difficulty left before the other began: nothing shared
+            continue
+        _, in_g, in_h = np.intersect1d(xg, xh, assume_unique=True, return_indices=True)
+        if len(in_g):
+            total += _concordance(yg[in_g], yh[in_h]) + int(scores[g][in_g] @ scores[h][in_h])
+    return 12 * total  # 18 × 2 (both orders of g and h) × total / 3
+
+
+def two_sided_p(s: int, variance: float) -> float | None:
+    """2 × (1 − Φ(|z|)) with z = (S − sign S) / √Var(S), the continuity correction; None when Var(S) = 0."""
+    if variance <= 0:
+        return None
+    z = (s - _sign(s)) / math.sqrt(variance)
+    return math.erfc(abs(z) / math.sqrt(2))  # the same as 2 × (1 − Φ(|z|)), without cancellation for small p
+
+
+def kendall_trend(strata: Sequence[Stratum], *, fit: bool = True) -> KendallTrend:
+    """The stratified Mann–Kendall test of y against x, and (with `fit`) the pooled Sen slope.
+
+    Var(S) is the strata's own variances plus their covariances (`strata_covariance`); p is two-sided and
+    continuity-corrected. tau = S / pairs (Kendall's tau-a, negative when later values are lower). The
+    slope is the median of all within-stratum pairwise slopes with Sen's (1968) 95% interval; the
+    intercept, median(y) − slope × median(x), only with one stratum.
+    """
+    s, within, pairs = mann_kendall(strata)
+    between = strata_covariance(strata) if len(strata) > 1 else 0
+    slope = low = high = intercept = None
+    if fit and pairs:
+        slope, low, high = sen_slope(strata)
+        if len(strata) == 1:
+            x, y = strata[0]
+            intercept = float(np.median(y)) - slope * float(np.median(x))
+    return KendallTrend(
+        s=s,
+        var_s=within / 18,
+        cov_s=between / 18,
+        pairs=pairs,
+        tau=s / pairs if pairs else None,
+        p_value=two_sided_p(s, (within + between) / 18),
+        slope=slope,
+        ci_low=low,
+        ci_high=high,
+        intercept=intercept,
     )
-    slope = intercept = low = high = p_value = None
-    if enough_days and n >= 2 and np.ptp(weeks) > 0:
-        fit_weeks, fit_values = thin(weeks, values)
-        scipy_stats = import_scipy()
-        fit = scipy_stats.theilslopes(fit_values, fit_weeks, alpha=CONFIDENCE)
-        slope, intercept = float(fit.slope), float(fit.intercept)
-        low, high = float(fit.low_slope), float(fit.high_slope)
-        # Kendall's tau is undefined when every value is the same: no evidence of a trend.
-        if np.ptp(values) > 0:
-            p_value = float(scipy_stats.kendalltau(weeks, values).pvalue)
+
+
+def sen_slope(strata: Sequence[Stratum]) -> tuple[float, float, float]:
+    """Median of the pooled within-stratum pairwise slopes, with Sen's 95% interval as scipy computes it.
+
+    Beyond MAX_FIT_PAIRS pairs, strata are thinned to `_fit_sessions` sessions evenly spaced in time;
+    the interval's Var(S) (covariances included) is that of the points fitted. Needs a stratum with two
+    points.
+    """
+    compared = [(x, y) for x, y in strata if len(y) >= 2]
+    keep = _fit_sessions(len(compared))
+    fitted = [_evenly_spaced(x, y, keep) for x, y in compared]
+    parts = []
+    for x, y in fitted:
+        gap = x[:, np.newaxis] - x  # gap[j, i] = x_j − x_i: positive for each pair, j the later session
+        later = gap > 0
+        parts.append((y[:, np.newaxis] - y)[later] / gap[later])
+    variance = sum(_variance_numerator(len(y), np.unique(y, return_counts=True)[1]) for _x, y in fitted)
+    if len(fitted) > 1:
+        variance += strata_covariance(fitted)
+    slopes = np.concatenate(parts)
+    count = len(slopes)
+    # 1/18 × the integer, as scipy writes it, so the interval's ranks are scipy's to the last bit.
+    spread = Z_95 * math.sqrt(1 / 18 * variance)
+    # Python's round() is half-to-even, as numpy.round in scipy.
+    low_rank = max(round((count - spread) / 2) - 1, 0)
+    high_rank = min(round((count + spread) / 2), count - 1)
+    middle = ((count - 1) // 2, count // 2)
+    ordered = np.partition(slopes, sorted({low_rank, high_rank, *middle}))
+    median = float((ordered[middle[0]] + ordered[middle[1]]) / 2)
+    return median, float(ordered[low_rank]), float(ordered[high_rank])
+
+
+def _later_lower(rank: IntArray) -> int:
+    """Pairs i < j with rank_i > rank_j (dense ranks: ties share one); O(n log² n) for long series.
+
+    The highest bit where two different ranks differ is 1 in the larger: so for each bit, among the
+    values whose ranks agree above it, count each 0 at that bit after a 1.
+    """
+    if len(rank) <= _DIRECT_PAIRS:
+        return int(np.count_nonzero(np.triu(rank[:, np.newaxis] > rank, 1)))
+    count = 0
+    for bit in range(int(rank.max()).bit_length()):
+        prefix = rank >> (bit + 1)
+        order = np.argsort(prefix, kind="stable")  # grouped by prefix, in time order within a group
+        grouped = prefix[order]
+        ones = (rank[order] >> bit) & 1
+        ones_before = np.cumsum(ones) - ones
+        group_start = np.searchsorted(grouped, grouped, side="left")
+        count += int(np.sum((ones_before - ones_before[group_start])[ones == 0]))
+    return count
+
+
+def _variance_numerator(n: int, counts: IntArray) -> int:
+    """18 × Var(S) of one stratum of n values: n(n−1)(2n+5) less each group of t ties' t(t−1)(2t+5)."""
+    ties = counts[counts > 1].astype(np.int64)
+    return n * (n - 1) * (2 * n + 5) - int(np.sum(ties * (ties - 1) * (2 * ties + 5)))
+
+
+def _tied_pairs(counts: IntArray) -> int:
+    ties = counts[counts > 1].astype(np.int64)
+    return int(np.sum(ties * (ties - 1))) // 2
+
+
+def _rank_scores(y: FloatArray) -> IntArray:
+    """Σ_j sign(y_i − y_j) for each i: how many values are lower than y_i minus how many are higher."""
+    ordered = np.sort(y)
+    lower = np.searchsorted(ordered, y, side="left")
+    higher = len(y) - np.searchsorted(ordered, y, side="right")
+    return (lower - higher).astype(np.int64)
+
+
+def _concordance(a: FloatArray, b: FloatArray) -> int:
+    """Σ_{i<j} sign(a_j − a_i)·sign(b_j − b_i), in O(n log² n): concordant minus discordant pairs."""
+    n = len(a)
+    if n <= _DIRECT_PAIRS:
+        return int(np.sum(np.triu(np.sign(a - a[:, np.newaxis]) * np.sign(b - b[:, np.newaxis]), 1)))
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    # Sorted by a, then b: a later-lower b is a discordant pair, and ties in a never are (b ascends there).
+    _, b_rank, b_counts = np.unique(b, return_inverse=True, return_counts=True)
+    discordant = _later_lower(b_rank.astype(np.int64))
+    _, a_counts = np.unique(a, return_counts=True)
+    starts = np.flatnonzero(np.concatenate(([True], (a[1:] != a[:-1]) | (b[1:] != b[:-1]))))
+    both_counts = np.diff(np.append(starts, n))
+    untied = n * (n - 1) // 2 - _tied_pairs(a_counts) - _tied_pairs(b_counts) + _tied_pairs(both_counts)
+    return untied - 2 * discordant
+
+
+def _fit_sessions(strata: int) -> int:
+    """The most sessions m a stratum keeps for the fit: `strata` × m(m−1)/2 pairs within MAX_FIT_PAIRS."""
+    return math.floor((1 + math.sqrt(1 + 8 * MAX_FIT_PAIRS / max(strata, 1))) / 2)
+
+
+def _evenly_spaced(x: FloatArray, y: FloatArray, keep: int) -> Stratum:
+    if len(x) <= keep:
+        return x, y
+    index = np.unique(np.linspace(0, len(x) - 1, keep).round().astype(np.intp))
+    return x[index], y[index]
+
+
+def _sign(value: int) -> int:
+    return (value > 0) - (value < 0)
+
+
+# --- from cells to sessions --------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Points:
+    """One value per session of a line (days as ordinals, ascending), with the exposures behind each."""
+
+    days: IntArray
+    values: FloatArray
+    exposures: IntArray
+
+
+@dataclass(frozen=True, slots=True)
+class _History:
+    """What the cells say, per day, per session, per difficulty and per category."""
+
+    days: IntArray  # every local day with attempts
+    day_attempts: IntArray
+    day_exposures: IntArray
+    day_rejections: IntArray
+    day_peak_sums: IntArray
+    day_max_difficulty: IntArray  # 0 on a day without exposures
+    sessions: _Points  # mean peak per session
+    session_difficulty: FloatArray  # mean difficulty per session, weighted by exposures
+    by_difficulty: dict[int, _Points]  # mean peak per session at that difficulty
+    categories: list[str]
+    category_attempts: IntArray
+    category_exposures: IntArray
+    category_peak_sums: IntArray
+    by_category: list[_Points]
+    totals: dict[str, int]  # each Cell count and sum over every cell
+
+
+_COUNT_FIELDS = Cell._fields[3:]
+
+
+def _history(cells: Iterable[Cell]) -> _History:
+    rows = list(cells)
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(Cell._fields)
+    ordinals = np.fromiter((d.toordinal() for d in columns[0]), np.int64, len(rows))
+    difficulty = np.array(columns[1], dtype=np.int64)
+    counts = np.array(columns[3:], dtype=np.int64).reshape(len(_COUNT_FIELDS), len(rows))
+    column = dict(zip(_COUNT_FIELDS, counts, strict=True))
+    exposures = column["attempts"] - column["avoided"]
+    exposed = exposures > 0
+    names = sorted(set(columns[2]))
+    number = {name: i for i, name in enumerate(names)}
+    category = np.fromiter((number[c] for c in columns[2]), np.int64, len(rows))
+
+    days, day_index = np.unique(ordinals, return_inverse=True)
+
+    def per_day(values: IntArray) -> IntArray:
+        return np.bincount(day_index, weights=values, minlength=len(days)).astype(np.int64)
+
+    def per_category(values: IntArray) -> IntArray:
+        return np.bincount(category, weights=values, minlength=len(names)).astype(np.int64)
+
+    def sessions_by(group: IntArray, groups: int) -> list[_Points]:
+        """Mean peak per session within each group 0..groups−1 (a difficulty, a category)."""
+        keys, key_index = np.unique(group[exposed] * len(days) + day_index[exposed], return_inverse=True)
+        key_exposures = np.bincount(key_index, weights=exposures[exposed]).astype(np.int64)
+        key_peaks = np.bincount(key_index, weights=column["peak_sum"][exposed])
+        bounds = np.searchsorted(keys, np.arange(groups + 1) * len(days))
+        return [
+            _Points(days[keys[a:b] % len(days)], key_peaks[a:b] / key_exposures[a:b], key_exposures[a:b])
+            for a, b in itertools.pairwise(bounds)
+        ]
+
+    day_exposures = per_day(exposures)
+    day_peak_sums = per_day(column["peak_sum"])
+    day_max_difficulty = np.zeros(len(days), dtype=np.int64)
+    np.maximum.at(day_max_difficulty, day_index[exposed], difficulty[exposed])
+    is_session = day_exposures > 0
+    session_exposures = day_exposures[is_session]
+    levels = range(MIN_LEVEL, MAX_LEVEL + 1)
+    return _History(
+        days=days,
+        day_attempts=per_day(column["attempts"]),
+        day_exposures=day_exposures,
+        day_rejections=per_day(column["rejected"]),
+        day_peak_sums=day_peak_sums,
+        day_max_difficulty=day_max_difficulty,
+        sessions=_Points(days[is_session], day_peak_sums[is_session] / session_exposures, session_exposures),
+        session_difficulty=per_day(difficulty * exposures)[is_session] / session_exposures,
+        by_difficulty=dict(zip(levels, sessions_by(difficulty - MIN_LEVEL, len(levels)), strict=True)),
+        categories=names,
+        category_attempts=per_category(column["attempts"]),
+        category_exposures=per_category(exposures),
+        category_peak_sums=per_category(column["peak_sum"]),
+        by_category=sessions_by(category, len(names)),
+        totals={name: int(values.sum()) for name, values in column.items()},
+    )
+
+
+# --- the trend ----------------------------------------------------------------------------
+
+
+def compute_trend(
+    cells: Iterable[Cell], recent: Sequence[RecentAttempt], *, timezone: str, today: date, support_message: str
+) -> Trend:
+    """The whole trend from one user's cells (any order) and latest attempts; streaks count up to `today`."""
+    history = _history(cells)
+    sessions = history.sessions
+    origin = int(sessions.days[0]) if len(sessions.days) else 0
+
+    def weeks(days: IntArray) -> FloatArray:
+        return (days - origin) / WEEK_DAYS
+
+    distress_test = kendall_trend([(weeks(sessions.days), sessions.values)])
+    distress = _line(distress_test, [sessions], _edges(sessions.values))
+    # Difficulties practised in a single session have no pair to compare: they stay out of the line.
+    repeated = [points for points in history.by_difficulty.values() if len(points.days) >= 2]
+    # Each difficulty has a level of its own: there is no single intercept, even with one difficulty.
+    adjusted_test = replace(kendall_trend([(weeks(p.days), p.values) for p in repeated]), intercept=None)
+    adjusted = _line(adjusted_test, repeated, _matched_edges(repeated))
+    # Whether the asks got harder needs only the test.
+    climb_test = kendall_trend([(weeks(sessions.days), history.session_difficulty)], fit=False)
+    climb = _Change(climb_test, *_edges(history.session_difficulty))
+    fall = _Change(distress_test, distress.baseline, distress.recent)
+    matched = _Change(adjusted_test, adjusted.baseline, adjusted.recent)
+    status, reason = _status(len(sessions.days), matched, fall, climb)
+    strain = _strain(recent, sessions.values)
+    totals = history.totals
+    return Trend(
+        status=status,
+        status_reason=reason,
+        timezone=timezone,
+        time_origin=date.fromordinal(origin) if len(sessions.days) else None,
+        sessions=len(sessions.days),
+        attempts=totals["attempts"],
+        exposures=totals["attempts"] - totals["avoided"],
+        rejections=totals["rejected"],
+        acceptances=totals["accepted"],
+        partials=totals["partial"],
+        avoided=totals["avoided"],
+        avoidance_rate=_round(_ratio(totals["avoided"], totals["attempts"], 100)),
+        distress_trend=distress,
+        adjusted_trend=adjusted,
+        habituation=_habituation(totals),
+        expectancy=_expectancy(totals),
+        level=_assess(recent, strain, _first_sessions(history)),
+        streak=streak({int(d) for d in sessions.days}, today),
+        series=_series(history),
+        by_category=_by_category(history, origin),
+        support=_support(strain, matched, fall, climb, support_message),
+    )
+
+
+def _line(test: KendallTrend, strata: Sequence[_Points], edges: tuple[float | None, float | None]) -> TrendLine:
+    """A TrendLine over the strata's points; `n` counts sessions once however many strata they are in."""
+    baseline, recent = edges
+    change = None if baseline is None or recent is None or baseline == 0 else (recent - baseline) / baseline * 100
     return TrendLine(
-        slope_per_week=_round(slope, 3),
-        intercept=_round(intercept, 2),
-        ci_low=_round(low, 3),
-        ci_high=_round(high, 3),
-        p_value=_finite(p_value),
-        n=n,
+        slope_per_week=_round(test.slope, 3),
+        intercept=_round(test.intercept),
+        ci_low=_round(test.ci_low, 3),
+        ci_high=_round(test.ci_high, 3),
+        p_value=_finite(test.p_value),
+        tau=_round(test.tau, 4),
+        n=len(np.unique(np.concatenate([points.days for points in strata]))) if strata else 0,
+        exposures=sum(int(points.exposures.sum()) for points in strata),
+        pairs=test.pairs,
         baseline=_round(baseline),
         recent=_round(recent),
         percent_change=_round(change),
     )
 
 
-def classify(line: TrendLine, *, exposures: int, days: int) -> TrendStatus:
-    if exposures < MIN_EXPOSURES or days < MIN_DAYS:
-        return "insufficient_data"
-    if line.slope_per_week is None or line.p_value is None or line.p_value >= SIGNIFICANCE:
-        return "stable"
-    if line.slope_per_week < 0:
-        return "improving"
-    if line.slope_per_week > 0:
-        return "worsening"
-    return "stable"
+def _edges(values: FloatArray) -> tuple[float | None, float | None]:
+    """Means of the first and of the last k values, k = min(5, n // 2), so the two never overlap."""
+    k = min(EDGE_SESSIONS, len(values) // 2)
+    if not k:
+        return None, None
+    return float(np.mean(values[:k])), float(np.mean(values[-k:]))
 
 
-def habituation(exposures: Sequence[AttemptRecord]) -> Habituation:
-    drops = [
-        r.distress_peak - r.distress_after
-        for r in exposures
-        if r.distress_peak is not None and r.distress_after is not None
-    ]
-    return Habituation(
-        within_session_drop=_round(_mean(drops)),
-        mean_distress_before=_round(_mean([r.distress_before for r in exposures])),
-        mean_distress_peak=_round(_mean([r.distress_peak for r in exposures if r.distress_peak is not None])),
-        mean_distress_after=_round(_mean([r.distress_after for r in exposures if r.distress_after is not None])),
-        n=len(drops),
+def _matched_edges(strata: Sequence[_Points]) -> tuple[float | None, float | None]:
+    """`_edges` within each difficulty (each practised in two or more sessions), averaged weighted by sessions."""
+    if not strata:
+        return None, None
+    weights = np.array([len(points.days) for points in strata], dtype=np.float64)
+    edges = np.array([_edges(points.values) for points in strata], dtype=np.float64)
+    first, last = weights @ edges / weights.sum()
+    return float(first), float(last)
+
+
+@dataclass(frozen=True, slots=True)
+class _Change:
+    """A test with the baseline and recent means that describe it to a person."""
+
+    test: KendallTrend
+    baseline: float | None
+    recent: float | None
+
+    def rounded(self) -> tuple[float, float] | None:
+        """The two means as a message shows them (one decimal), so wording and numbers are judged alike."""
+        if self.baseline is None or self.recent is None:
+            return None
+        return round(self.baseline, 1), round(self.recent, 1)
+
+    def from_to(self, direction: int) -> str:
+        """' from X to Y' when the shown means move in `direction` (−1 down, +1 up), else ''."""
+        means = self.rounded()
+        if means is None or (means[1] - means[0]) * direction <= 0:
+            return ""
+        return f" from {_num(means[0])} to {_num(means[1])}"
+
+
+def _status(sessions: int, matched: _Change, fall: _Change, climb: _Change) -> tuple[TrendStatus, StatusReason]:
+    if sessions < MIN_SESSIONS:
+        message = f"A trend needs exposures on {MIN_SESSIONS} different days; you have {sessions} so far."
+        return "insufficient_data", StatusReason("too_few_sessions", message)
+    if matched.test.significant(-1):
+        message = f"At the same difficulty, your peak distress is falling{matched.from_to(-1)}."
+        return "improving", StatusReason("falling_at_same_difficulty", message)
+    if matched.test.significant(+1):
+        message = f"At the same difficulty, your peak distress is rising{matched.from_to(+1)}."
+        return "worsening", StatusReason("rising_at_same_difficulty", message)
+    if climb.test.significant(+1) and not fall.test.significant(+1):
+        levels = climb.rounded()
+        harder = f" (mean difficulty {_num(levels[0])} → {_num(levels[1])})" if levels and levels[1] > levels[0] else ""
+        peaks = fall.rounded()
+        steady = (
+            f" while your peak distress did not rise ({_num(peaks[0])} at the start, {_num(peaks[1])} recently)"
+            if peaks and peaks[1] <= peaks[0]
+            else " without a clear rise in your peak distress"
+        )
+        return "improving", StatusReason(
+            "harder_asks_same_distress", f"You have moved up to harder asks{harder}{steady}."
+        )
+    if matched.test.pairs == 0:
+        message = "No clear change yet: repeat a difficulty on more days to compare like with like."
+    else:
+        message = "No clear change yet in your peak distress at the same difficulty."
+    return "stable", StatusReason("no_clear_change", message)
+
+
+# --- the ladder and support ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class _Strain:
+    """How hard the latest asks were, as the ladder and the support note read it."""
+
+    exposures: int  # the last HARD_WINDOW exposures in `recent` (fewer if there are fewer)
+    hard: int  # of them, peaked at HARD_PEAK or more
+    attempts: int  # the last AVOIDANCE_WINDOW attempts
+    avoided: int  # of them, avoided
+    sessions: int  # the last SUSTAINED_SESSIONS sessions
+    sustained: float | None  # their mean of session mean peaks; None with fewer than SUSTAINED_MIN_SESSIONS
+
+    @property
+    def very_hard(self) -> bool:
+        return self.hard >= HARD_COUNT
+
+    @property
+    def sustained_high(self) -> bool:
+        return self.sustained is not None and self.sustained >= SUSTAINED_PEAK
+
+    @property
+    def avoiding(self) -> bool:
+        return self.avoided >= AVOIDANCE_COUNT
+
+
+def _strain(recent: Sequence[RecentAttempt], session_means: FloatArray) -> _Strain:
+    exposures = [a for a in recent if a.outcome != AVOIDED][-HARD_WINDOW:]
+    attempts = recent[-AVOIDANCE_WINDOW:]
+    last_sessions = session_means[-SUSTAINED_SESSIONS:]
+    return _Strain(
+        exposures=len(exposures),
+        hard=sum(a.distress_peak is not None and a.distress_peak >= HARD_PEAK for a in exposures),
+        attempts=len(attempts),
+        avoided=sum(a.outcome == AVOIDED for a in attempts),
+        sessions=len(last_sessions),
+        sustained=float(np.mean(last_sessions)) if len(last_sessions) >= SUSTAINED_MIN_SESSIONS else None,
     )
 
 
-def expectancy(exposures: Sequence[AttemptRecord]) -> Expectancy:
-    """Predicted chance of a no against the real share of noes, in percent.
+def _first_sessions(history: _History) -> dict[int, tuple[int, float]]:
+    """Per difficulty, the first session's day (ordinal) and its mean peak at that difficulty."""
+    return {d: (int(p.days[0]), float(p.values[0])) for d, p in history.by_difficulty.items() if len(p.days)}
 
-    Only `rejected` is a no: a `partial` is a qualified yes, so it does not count as
-    a rejection (it is reported on its own as `partial_rate`).
-    """
-    predictions = [r.expected_rejection for r in exposures if r.expected_rejection is not None]
-    expected = _mean(predictions)
-    actual = _percent(sum(r.outcome == "rejected" for r in exposures), len(exposures))
+
+def assess_level(cells: Sequence[Cell], recent: Sequence[RecentAttempt]) -> Level:
+    """The current rung of the ladder and the next one (see `_assess`)."""
+    history = _history(cells)
+    return _assess(recent, _strain(recent, history.sessions.values), _first_sessions(history))
+
+
+def _assess(recent: Sequence[RecentAttempt], strain: _Strain, first_sessions: dict[int, tuple[int, float]]) -> Level:
+    """The ladder rules, first match wins; the schema's LevelReason describes them."""
+    if not recent:
+        return _level(
+            NEW_USER_LEVEL,
+            NEW_USER_LEVEL,
+            "new_user",
+            f"No attempts yet: start with an easy ask at difficulty {NEW_USER_LEVEL}.",
+        )
+    exposures = [a for a in recent if a.outcome != AVOIDED]
+    median = statistics.median(a.difficulty for a in (exposures or list(recent))[-LEVEL_WINDOW:])
+    current = min(MAX_LEVEL, max(MIN_LEVEL, math.floor(median + 0.5)))
+    down = max(MIN_LEVEL, current - 1)
+
+    if strain.very_hard or strain.sustained_high:
+        causes = []
+        if strain.very_hard:
+            causes.append(f"{strain.hard} of the last {strain.exposures} asks you made peaked at {HARD_PEAK} or more")
+        if strain.sustained_high:
+            causes.append(
+                f"your last {strain.sessions} practice days averaged a peak distress of {_num(strain.sustained)}"
+            )
+        return _level(current, down, "step_down", f"{_sentence(' and '.join(causes))}: {_gentler(current, down)}")
+    if strain.avoiding:
+        message = f"You avoided {strain.avoided} of your last {strain.attempts} asks: {_gentler(current, down)}"
+        return _level(current, down, "step_down_avoidance", message)
+
+    return _practise(current, recent, first_sessions)
+
+
+def _practise(current: int, recent: Sequence[RecentAttempt], first_sessions: dict[int, tuple[int, float]]) -> Level:
+    """The rules at the current level, once no step down is due."""
+    at_level = [a for a in recent if a.difficulty == current]
+    avoided_here = sum(a.outcome == AVOIDED for a in at_level[-LEVEL_WINDOW:])
+    if avoided_here:
+        message = (
+            f"You avoided {avoided_here} of your last {len(at_level[-LEVEL_WINDOW:])} asks at difficulty {current}: "
+            "stay at this level, without stepping up, until you no longer avoid asks here."
+        )
+        return _level(current, current, "avoided_at_level", message)
+    peaks = [a for a in at_level if a.outcome != AVOIDED and a.distress_peak is not None]
+    if len(peaks) < STEP_UP_WINDOW:
+        done = f"{len(peaks)} ask{'' if len(peaks) == 1 else 's'}" if peaks else "no asks yet"
+        message = (
+            f"You have done {done} at difficulty {current}: do at least {STEP_UP_WINDOW} before deciding "
+            "whether to step up."
+        )
+        return _level(current, current, "building_up", message)
+
+    last = peaks[-STEP_UP_WINDOW:]
+    highest = max(a.distress_peak or 0 for a in last)
+    last_mean = round(statistics.fmean(a.distress_peak or 0 for a in last), 1)
+    first = first_sessions.get(current)
+    # The first session counts as "before" only when it is older than all the asks it is compared with.
+    first_mean = round(first[1], 1) if first is not None and first[0] < last[0].day.toordinal() else None
+    if highest <= STEP_UP_PEAK:
+        code: LevelCode = "step_up_low_distress"
+        why = f"Your last {STEP_UP_WINDOW} asks at difficulty {current} peaked at {STEP_UP_PEAK} or less"
+    elif first_mean is not None and highest <= first_mean / 2:
+        code = "step_up_halved"
+        why = (
+            f"Your last {STEP_UP_WINDOW} asks at difficulty {current} peaked at {highest} or less, half or less of "
+            f"the {_num(first_mean)} of your first day at this level"
+        )
+    elif first_mean is not None and last_mean < first_mean:
+        message = (
+            f"Distress at difficulty {current} is coming down from {_num(first_mean)} to {_num(last_mean)}: "
+            "stay here a little longer."
+        )
+        return _level(current, current, "stay_coming_down", message)
+    else:
+        message = (
+            f"Distress at difficulty {current} has not come down yet (your last {STEP_UP_WINDOW} asks there "
+            f"averaged a peak of {_num(last_mean)}): stay here a little longer."
+        )
+        return _level(current, current, "stay", message)
+    if current == MAX_LEVEL:
+        return _level(current, current, "at_top_level", f"{why}: you are at the top level, keep practising here.")
+    return _level(current, current + 1, code, f"{why}: you are ready to step up to difficulty {current + 1}.")
+
+
+def _gentler(current: int, down: int) -> str:
+    if down < current:
+        return f"step down to difficulty {down} for a while."
+    return f"stay at difficulty {current}, the gentlest level, for a while."
+
+
+def _level(current: int, recommended: int, code: LevelCode, message: str) -> Level:
+    return Level(current, recommended, LevelReason(code=code, message=message))
+
+
+def _support(strain: _Strain, matched: _Change, fall: _Change, climb: _Change, configured: str) -> Support | None:
+    reason: SupportReason
+    if strain.very_hard:
+        reason, why = (
+            "high_distress",
+            f"{strain.hard} of the last {strain.exposures} asks you made peaked at {HARD_PEAK} or more.",
+        )
+    elif strain.sustained_high:
+        reason = "sustained_distress"
+        why = f"Your last {strain.sessions} practice days averaged a peak distress of {_num(strain.sustained)}."
+    elif matched.test.significant(+1):
+        reason, why = (
+            "rising_distress",
+            f"At the same difficulty, your peak distress has been rising{matched.from_to(+1)}.",
+        )
+    elif fall.test.significant(+1) and not climb.test.significant(+1):
+        reason = "rising_distress"
+        why = f"Your peak distress has been rising{fall.from_to(+1)}, while your asks have not clearly become harder."
+    elif strain.avoiding:
+        reason, why = "frequent_avoidance", f"You avoided {strain.avoided} of your last {strain.attempts} asks."
+    else:
+        return None
+    return Support(reason=reason, message=f"{why} {configured}" if configured else why)
+
+
+# --- the rest: counts, habituation, expectancy, streaks, series, categories -----------------------------
+
+
+def _habituation(totals: dict[str, int]) -> Habituation:
+    exposures = totals["attempts"] - totals["avoided"]
+    return Habituation(
+        within_session_drop=_round(_ratio(totals["after_peak_sum"] - totals["after_sum"], totals["after_n"])),
+        mean_distress_before=_round(_ratio(totals["before_sum"], exposures)),
+        mean_distress_peak=_round(_ratio(totals["peak_sum"], exposures)),
+        mean_distress_after=_round(_ratio(totals["after_sum"], totals["after_n"])),
+        n=totals["after_n"],
+    )
+
+
+def _expectancy(totals: dict[str, int]) -> Expectancy:
+    """Predicted chance of a no against the share of noes, over the same exposures: those with a prediction."""
+    expected = _ratio(totals["predicted_sum"], totals["predicted_n"])
+    actual = _ratio(totals["predicted_rejected"], totals["predicted_n"], 100)
     return Expectancy(
         expected_rejection_mean=_round(expected),
         actual_rejection_rate=_round(actual),
-        partial_rate=_round(_percent(sum(r.outcome == "partial" for r in exposures), len(exposures))),
         gap=_round(expected - actual) if expected is not None and actual is not None else None,
-        n_predictions=len(predictions),
+        paired=totals["predicted_n"],
     )
 
 
-def assess_level(records: Sequence[AttemptRecord]) -> Level:
-    """The current rung of the ladder and the next one, from attempts in time order.
-
-    - current: the median difficulty of the last 5 exposures, rounded half up; 2 with none.
-    - two steps down (not below 1) when at least 3 of the last 5 attempts peaked at 85 or
-      more or were avoided; this wins over stepping up.
-    - one step up when each of the last 3 exposures at the current level peaked at 40 or
-      less, or at half or less of the mean of the first ones at that level (up to 3,
-      never overlapping the last 3).
-    """
-    exposures = [r for r in records if r.outcome != AVOIDED]
-    if not exposures:
-        current = NEW_USER_LEVEL
-    else:
-        median = float(np.median([r.difficulty for r in exposures[-EDGE_COUNT:]]))
-        current = min(MAX_LEVEL, max(MIN_LEVEL, math.floor(median + 0.5)))
-
-    hard = sum(
-        r.outcome == AVOIDED or (r.distress_peak is not None and r.distress_peak >= STEP_DOWN_PEAK)
-        for r in records[-STEP_DOWN_WINDOW:]
-    )
-    if hard >= STEP_DOWN_COUNT:
-        return _level(current, max(MIN_LEVEL, current - STEP_DOWN_STEPS), "step_down")
-    if not exposures:
-        return _level(current, current, "new_user")
-
-    at_level = [r.distress_peak for r in exposures if r.difficulty == current and r.distress_peak is not None]
-    if len(at_level) < STEP_UP_WINDOW:
-        return _level(current, current, "building_up")
-    last = at_level[-STEP_UP_WINDOW:]
-    first = at_level[: min(STEP_UP_WINDOW, len(at_level) - STEP_UP_WINDOW)]
-    if max(last) <= STEP_UP_PEAK:
-        code = "step_up_low_distress"
-    elif first and max(last) <= float(np.mean(first)) / 2:
-        code = "step_up_halved"
-    else:
-        return _level(current, current, "stay")
-    if current == MAX_LEVEL:
-        return _level(current, current, "at_top_level")
-    return _level(current, current + 1, code)
-
-
-def streak(days: set[date], today: date) -> Streak:
-    """Runs of consecutive local days with an exposure; the current run ends today, or yesterday if none today."""
-    ordinals = sorted(d.toordinal() for d in days)
+def streak(days: set[int], today: date) -> Streak:
+    """Runs of consecutive days (ordinals) with an exposure; the current run ends today, or yesterday if none today."""
     longest = run = 0
     previous = None
-    for day in ordinals:
+    for day in sorted(days):
         run = run + 1 if previous is not None and day == previous + 1 else 1
         longest = max(longest, run)
         previous = day
-    present = set(ordinals)
     end = today.toordinal()
-    if end not in present:
+    if end not in days:
         end -= 1
     current = 0
-    while end - current in present:
+    while end - current in days:
         current += 1
     return Streak(current_days=current, longest_days=longest)
 
 
-def daily_series(records: Sequence[AttemptRecord], tz: ZoneInfo) -> list[SeriesPoint]:
+def _series(history: _History) -> list[SeriesPoint]:
     """One point per local day with attempts; the rolling mean pools every exposure of that day and the 6 before."""
-    by_day: defaultdict[date, list[AttemptRecord]] = defaultdict(list)
-    for r in records:
-        by_day[r.occurred_at.astimezone(tz).date()].append(r)
-    days = sorted(by_day)
-    day_peaks = [_peaks(by_day[d]) for d in days]
-    ordinals = np.array([d.toordinal() for d in days], dtype=np.int64)
-    peak_sums = np.array([sum(p) for p in day_peaks], dtype=np.float64)
-    peak_counts = np.array([len(p) for p in day_peaks], dtype=np.float64)
-    # Prefix sums and a binary search for each window start: O(days log days).
-    sum_prefix = np.concatenate(([0.0], np.cumsum(peak_sums)))
-    count_prefix = np.concatenate(([0.0], np.cumsum(peak_counts)))
-    starts = np.searchsorted(ordinals, ordinals - (ROLLING_DAYS - 1), side="left")
-    points = []
-    for i, (day, peaks) in enumerate(zip(days, day_peaks, strict=True)):
-        rows = by_day[day]
-        window_count = count_prefix[i + 1] - count_prefix[starts[i]]
-        window_sum = sum_prefix[i + 1] - sum_prefix[starts[i]]
-        points.append(
-            SeriesPoint(
-                date=day,
-                attempts=len(rows),
-                exposures=sum(r.outcome != AVOIDED for r in rows),
-                rejections=sum(r.outcome == "rejected" for r in rows),
-                mean_distress_peak=_round(_mean(peaks)),
-                rolling_mean_distress_peak=_round(window_sum / window_count) if window_count else None,
-                max_difficulty=max((r.difficulty for r in rows if r.outcome != AVOIDED), default=None),
-            )
+    days = history.days
+    peak_prefix = np.concatenate(([0], np.cumsum(history.day_peak_sums)))
+    exposure_prefix = np.concatenate(([0], np.cumsum(history.day_exposures)))
+    starts = np.searchsorted(days, days - (ROLLING_DAYS - 1), side="left")
+    ends = np.arange(1, len(days) + 1)
+    window_exposures = exposure_prefix[ends] - exposure_prefix[starts]
+    # Rounded as arrays: one round() per value would cost more than the rest of the series.
+    means = _rounded_means(history.day_peak_sums, history.day_exposures)
+    rolling = _rounded_means(peak_prefix[ends] - peak_prefix[starts], window_exposures)
+    return [
+        SeriesPoint(
+            date=date.fromordinal(day),
+            attempts=attempts,
+            exposures=exposures,
+            rejections=rejections,
+            mean_distress_peak=mean if exposures else None,
+            rolling_mean_distress_peak=window_mean if window_exposure else None,
+            max_difficulty=hardest or None,
         )
-    return points
+        for day, attempts, exposures, rejections, mean, window_mean, window_exposure, hardest in zip(
+            days.tolist(),
+            history.day_attempts.tolist(),
+            history.day_exposures.tolist(),
+            history.day_rejections.tolist(),
+            means,
+            rolling,
+            window_exposures.tolist(),
+            history.day_max_difficulty.tolist(),
+            strict=True,
+        )
+    ]
 
 
-def by_category(records: Sequence[AttemptRecord], origin: datetime | None, tz: ZoneInfo) -> list[CategoryTrend]:
-    groups: defaultdict[str, list[AttemptRecord]] = defaultdict(list)
-    for r in records:
-        groups[r.category].append(r)
+def _rounded_means(sums: IntArray, counts: IntArray) -> list[float]:
+    """sums / counts to 2 decimals, 0 where a count is 0 (the caller shows None there)."""
+    means = np.divide(sums, counts, out=np.zeros(len(sums)), where=counts > 0)
+    values: list[float] = np.round(means, 2).tolist()
+    return values
+
+
+def _by_category(history: _History, origin: int) -> list[CategoryTrend]:
     result = []
-    for category in sorted(groups):
-        rows = groups[category]
-        peaked = [r for r in rows if r.outcome != AVOIDED and r.distress_peak is not None]
-        days = {r.occurred_at.astimezone(tz).date() for r in peaked}
-        line = trend_line(
-            _weeks(peaked, origin),
-            np.array([r.distress_peak for r in peaked], dtype=np.float64),
-            enough_days=len(days) >= MIN_DAYS,
-        )
+    for i, name in enumerate(history.categories):
+        points = history.by_category[i]
+        slope = sen_slope([((points.days - origin) / WEEK_DAYS, points.values)])[0] if len(points.days) >= 2 else None
         result.append(
             CategoryTrend(
-                category=category,
-                attempts=len(rows),
-                exposures=sum(r.outcome != AVOIDED for r in rows),
-                mean_distress_peak=_round(_mean([r.distress_peak for r in peaked if r.distress_peak is not None])),
-                slope_per_week=line.slope_per_week,
+                category=name,
+                attempts=int(history.category_attempts[i]),
+                exposures=int(history.category_exposures[i]),
+                sessions=len(points.days),
+                mean_distress_peak=_round(
+                    _ratio(int(history.category_peak_sums[i]), int(history.category_exposures[i]))
+                ),
+                slope_per_week=_round(slope, 3),
             )
         )
     return result
 
 
-def _level(current: int, recommended: int, code: str) -> Level:
-    return Level(current, recommended, LevelReason(code=code, message=LEVEL_MESSAGES[code]))
+def _sentence(text: str) -> str:
+    return text[:1].upper() + text[1:]
 
 
-def _weeks(records: Sequence[AttemptRecord], origin: datetime | None = None) -> FloatArray:
-    if not records:
-        return np.empty(0, dtype=np.float64)
-    start = (origin or records[0].occurred_at).timestamp()
-    seconds = np.array([r.occurred_at.timestamp() for r in records], dtype=np.float64)
-    return (seconds - start) / WEEK_SECONDS
+def _num(value: float | None) -> str:
+    """A mean as a message shows it: one decimal, none when it is whole (62.5, 60)."""
+    return "" if value is None else f"{round(value, 1):g}"
 
 
-def thin(x: FloatArray, y: FloatArray) -> tuple[FloatArray, FloatArray]:
-    if len(x) <= MAX_FIT_POINTS:
-        return x, y
-    keep = np.unique(np.linspace(0, len(x) - 1, MAX_FIT_POINTS).round().astype(np.intp))
-    return x[keep], y[keep]
-
-
-def _peaks(rows: Sequence[AttemptRecord]) -> list[int]:
-    return [r.distress_peak for r in rows if r.outcome != AVOIDED and r.distress_peak is not None]
-
-
-def _mean(values: Sequence[float] | FloatArray) -> float | None:
-    # Plain arithmetic: called once per day in the series, where NumPy's per-call overhead dominates.
-    return float(sum(values)) / len(values) if len(values) else None
-
-
-def _percent(part: int, whole: int) -> float | None:
-    return part / whole * 100 if whole else None
+def _ratio(part: int, whole: int, scale: float = 1) -> float | None:
+    return part / whole * scale if whole else None
 
 
 def _finite(value: float | None) -> float | None:

@@ -1,4 +1,4 @@
-"""The cached trend is never stale: every change a read depends on shows in the next read; ETag and 304."""
+"""The trend is computed on every read: every change it depends on shows in the next read; ETag and 304."""
 
 import re
 from datetime import timedelta
@@ -7,13 +7,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.catalog.models import Challenge
 from app.core.models import utcnow
 from app.progress import service
-from app.progress.models import TrendCache
 from tests.conftest import Account, MakeAttempt, MakeChallenge
 
 TREND = "/api/v1/me/trend"
@@ -43,22 +42,12 @@ async def log(client: httpx.AsyncClient, account: Account, challenge: Challenge,
     return attempt_id
 
 
-async def cached_row(session: AsyncSession, account: Account) -> TrendCache | None:
-    return await session.scalar(
-        select(TrendCache).where(TrendCache.user_id == account.user.id).execution_options(populate_existing=True)
-    )
-
-
-async def test_a_repeated_read_is_served_from_the_cache_with_the_same_body_and_etag(
-    client: httpx.AsyncClient, session: AsyncSession, alice: Account, make_challenge: MakeChallenge
+async def test_a_repeated_read_answers_the_same_body_and_etag(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
 ) -> None:
     challenge = await make_challenge()
     await log(client, alice, challenge, 70)
     first = await read(client, alice)
-    row = await cached_row(session, alice)
-    assert row is not None
-    assert row.body == first.content
-    assert row.etag == first.headers["etag"]
     second = await read(client, alice)
     assert (second.content, second.headers["etag"]) == (first.content, first.headers["etag"])
     assert second.headers["content-type"] == "application/json"
@@ -103,27 +92,33 @@ async def test_a_deleted_attempt_shows_in_the_next_read(
 async def test_a_row_written_without_the_api_shows_in_the_next_read(
     client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
 ) -> None:
-    # The triggers on `attempts` invalidate, not the API's code: imports and fixes by hand count too.
+    # The triggers on `attempts` keep the session totals, not the API's code: imports and fixes by hand count too.
     challenge = await make_challenge()
     assert (await trend(client, alice))["attempts"] == 0
     await make_attempt(alice.user, challenge)
     assert (await trend(client, alice))["attempts"] == 1
 
 
-async def test_a_time_zone_change_shows_in_the_next_read(
-    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
+async def test_a_time_zone_change_keeps_past_sessions_on_their_day_and_moves_today(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
 ) -> None:
     challenge = await make_challenge()
-    # 23:30 UTC is the next day in Berlin.
+    # 23:30 UTC three days ago is already the next day in Tokyo.
     at = (utcnow() - timedelta(days=3)).replace(hour=23, minute=30, second=0, microsecond=0)
-    await make_attempt(alice.user, challenge, occurred_at=at)
+    await log(client, alice, challenge, 70, occurred_at=at.isoformat())
     before = await trend(client, alice)
     assert (before["timezone"], before["series"][0]["date"]) == ("UTC", at.date().isoformat())
-    response = await client.patch("/api/v1/me", headers=alice.headers, json={"timezone": "Europe/Berlin"})
+    response = await client.patch("/api/v1/me", headers=alice.headers, json={"timezone": "Asia/Tokyo"})
     assert response.status_code == 200, response.text
     after = await trend(client, alice)
-    assert after["timezone"] == "Europe/Berlin"
-    assert after["series"][0]["date"] == (at.date() + timedelta(days=1)).isoformat()
+    # The attempt was logged on a UTC day and stays in that session; new ones count in Tokyo's days.
+    assert after["timezone"] == "Asia/Tokyo"
+    assert after["series"][0]["date"] == at.date().isoformat()
+    await log(client, alice, challenge, 60, occurred_at=at.isoformat())
+    assert [p["date"] for p in (await trend(client, alice))["series"]] == [
+        at.date().isoformat(),
+        (at.date() + timedelta(days=1)).isoformat(),
+    ]
 
 
 async def test_tomorrows_read_is_not_yesterdays_answer(
@@ -159,22 +154,6 @@ async def test_each_window_gets_its_own_answer(
     assert (await trend(client, alice, since=berlin.isoformat()))["attempts"] == 2
 
 
-async def test_an_answer_computed_before_a_write_is_not_kept(
-    session: AsyncSession, alice: Account, make_challenge: MakeChallenge, make_attempt: MakeAttempt
-) -> None:
-    # A reader that saw version v, then computed while a write landed, must not store its answer.
-    challenge = await make_challenge()
-    await make_attempt(alice.user, challenge)
-    row = await cached_row(session, alice)
-    assert row is not None
-    seen = row.version
-    await make_attempt(alice.user, challenge)
-    await service._store(session, alice.user.id, seen_version=seen, key="k", etag='"e"', body=b"{}")
-    row = await cached_row(session, alice)
-    assert row is not None
-    assert (row.version, row.key, row.body) == (seen + 1, None, None)
-
-
 async def test_an_unchanged_trend_answers_304_to_its_etag(
     client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
 ) -> None:
@@ -199,25 +178,14 @@ async def test_an_unchanged_trend_answers_304_to_its_etag(
     assert changed.headers["etag"] != etag
 
 
-async def test_deleting_the_account_removes_its_cached_trend(
-    client: httpx.AsyncClient, session: AsyncSession, alice: Account, make_challenge: MakeChallenge
-) -> None:
-    challenge = await make_challenge()
-    await log(client, alice, challenge, 70)
-    await read(client, alice)
-    assert await cached_row(session, alice) is not None
-    assert (await client.delete("/api/v1/me", headers=alice.headers)).status_code == 204
-    assert await cached_row(session, alice) is None
-
-
-async def test_the_invalidating_triggers_exist(session: AsyncSession) -> None:
+async def test_the_session_totals_triggers_exist(session: AsyncSession) -> None:
     # A SQLite batch migration that rebuilds `attempts` would drop them silently.
     if session.get_bind().dialect.name == "postgresql":
         query = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'attempts'::regclass AND NOT tgisinternal"
     else:
         query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'attempts'"
     names = set((await session.scalars(text(query))).all())
-    assert names == {f"trend_cache_after_{event}" for event in ("insert", "update", "delete")}
+    assert names == {f"session_stats_after_{event}" for event in ("insert", "update", "delete")}
 
 
 async def test_304_and_the_etag_are_documented(client: httpx.AsyncClient) -> None:

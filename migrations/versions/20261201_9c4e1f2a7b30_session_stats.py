@@ -1,0 +1,289 @@
+"""progress: practice sessions: attempts.local_date and session_stats kept by triggers; trend_cache dropped
+
+Revision ID: 9c4e1f2a7b30
+Revises: 153cdf95a8e9
+Create Date: 2026-12-01 23:40:00.000000+00:00
+
+The trend is now computed from per-session totals (a session is one local day), cheap
+enough to compute on every read, so the cached answers and their triggers go.
+
+`attempts.local_date` is the day an attempt counts in, fixed in the account's time zone
+when it is logged; existing rows get the day in the zone their owner has now.
+`session_stats` holds, per user, day, difficulty and category, the totals the trend
+needs. Triggers on `attempts` keep them in the same transaction as every write: on
+PostgreSQL a row trigger for inserts (one upsert: logging an attempt is the hot path)
+and statement triggers with transition tables for updates and deletes (deleting an
+account removes all its attempts in one statement); SQLite has row triggers only.
+The deletes find nothing to update when the whole account goes: its totals cascade away.
+"""
+
+# Every statement here is built from the constants below, never from input.
+# ruff: noqa: S608
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "9c4e1f2a7b30"
+down_revision: str | None = "153cdf95a8e9"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+_KEY = ("user_id", "local_date", "difficulty", "category")
+_EXPOSURE = "{r}.outcome <> 'avoided'"
+# What one attempt adds to its totals, over the attempt's row `{r}` (app/progress/service.py has the same as
+# SQLAlchemy expressions, for windows; tests/progress checks that the two agree).
+_SUMS = {
+    "attempts": "1",
+    "avoided": "CASE WHEN {r}.outcome = 'avoided' THEN 1 ELSE 0 END",
+    "rejected": "CASE WHEN {r}.outcome = 'rejected' THEN 1 ELSE 0 END",
+    "accepted": "CASE WHEN {r}.outcome = 'accepted' THEN 1 ELSE 0 END",
+    "partial": "CASE WHEN {r}.outcome = 'partial' THEN 1 ELSE 0 END",
+    "peak_sum": f"CASE WHEN {_EXPOSURE} THEN {{r}}.distress_peak ELSE 0 END",
+    "before_sum": f"CASE WHEN {_EXPOSURE} THEN {{r}}.distress_before ELSE 0 END",
+    "after_n": f"CASE WHEN {_EXPOSURE} AND {{r}}.distress_after IS NOT NULL THEN 1 ELSE 0 END",
+    "after_sum": f"CASE WHEN {_EXPOSURE} AND {{r}}.distress_after IS NOT NULL THEN {{r}}.distress_after ELSE 0 END",
+    "after_peak_sum": f"CASE WHEN {_EXPOSURE} AND {{r}}.distress_after IS NOT NULL THEN {{r}}.distress_peak ELSE 0 END",
+    "predicted_n": f"CASE WHEN {_EXPOSURE} AND {{r}}.expected_rejection IS NOT NULL THEN 1 ELSE 0 END",
+    "predicted_sum": (
+        f"CASE WHEN {_EXPOSURE} AND {{r}}.expected_rejection IS NOT NULL THEN {{r}}.expected_rejection ELSE 0 END"
+    ),
+    "predicted_rejected": "CASE WHEN {r}.outcome = 'rejected' AND {r}.expected_rejection IS NOT NULL THEN 1 ELSE 0 END",
+}
+_COLUMNS = ", ".join((*_KEY, *_SUMS))
+_KEY_COLUMNS = ", ".join(_KEY)
+
+
+def _sums(row: str, *, total: bool = False, named: bool = False, sign: str = "") -> str:
+    """The totals of `row`, as a list of SQL expressions: summed over a group, named like the columns, or as
+    `column = column - (…)` with sign="-"."""
+    parts = []
+    for column, expression in _SUMS.items():
+        value = expression.format(r=row)
+        if total:
+            value = f"SUM({value})"
+        if named:
+            value = f"{value} AS {column}"
+        if sign:
+            value = f"{column} = {column} {sign} ({value})"
+        parts.append(value)
+    return ", ".join(parts)
+
+
+def _add(excluded: str = "excluded") -> str:
+    return ", ".join(f"{c} = session_stats.{c} + {excluded}.{c}" for c in _SUMS)
+
+
+def _key_matches(row: str, table: str = "session_stats") -> str:
+    return " AND ".join(f"{table}.{c} = {row}.{c}" for c in _KEY)
+
+
+# Grouped totals of a set of attempt rows named `r`: the backfill and PostgreSQL's statement triggers.
+def _grouped(source: str) -> str:
+    return f"SELECT {', '.join(f'r.{c}' for c in _KEY)}, {_sums('r', total=True)} FROM {source} AS r GROUP BY {_KEY_COLUMNS}"
+
+
+_UPSERT_GROUPED = "INSERT INTO session_stats ({columns}) {select} ON CONFLICT ({key}) DO UPDATE SET {add}"
+
+_PG_INSERT_ROW = f"""
+CREATE FUNCTION session_stats_add_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO session_stats ({_COLUMNS})
+    VALUES (NEW.user_id, NEW.local_date, NEW.difficulty, NEW.category, {_sums("NEW")})
+    ON CONFLICT ({_KEY_COLUMNS}) DO UPDATE SET {_add()};
+    RETURN NULL;
+END
+$$
+"""
+
+
+def _pg_subtract(rows: str) -> str:
+    subtract = ", ".join(f"{c} = session_stats.{c} - d.{c}" for c in _SUMS)
+    grouped = f"SELECT {_KEY_COLUMNS}, {_sums('o', total=True, named=True)} FROM {rows} AS o GROUP BY {_KEY_COLUMNS}"
+    return (
+        f"UPDATE session_stats SET {subtract} FROM ({grouped}) AS d WHERE {_key_matches('d')};\n"
+        "    DELETE FROM session_stats USING (SELECT DISTINCT "
+        f"{_KEY_COLUMNS} FROM {rows}) AS d WHERE {_key_matches('d')} AND session_stats.attempts = 0;"
+    )
+
+
+_PG_UPDATE = f"""
+CREATE FUNCTION session_stats_update_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {_pg_subtract("old_rows")}
+    {_UPSERT_GROUPED.format(columns=_COLUMNS, select=_grouped("new_rows"), key=_KEY_COLUMNS, add=_add())};
+    RETURN NULL;
+END
+$$
+"""
+
+_PG_DELETE = f"""
+CREATE FUNCTION session_stats_delete_rows() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    {_pg_subtract("old_rows")}
+    RETURN NULL;
+END
+$$
+"""
+
+
+_SQLITE_MATCH_OLD = " AND ".join(f"{c} = OLD.{c}" for c in _KEY)
+_SQLITE_SUBTRACT = f"UPDATE session_stats SET {_sums('OLD', sign='-')} WHERE {_SQLITE_MATCH_OLD};"
+_SQLITE_ADD = (
+    f"INSERT INTO session_stats ({_COLUMNS}) VALUES (NEW.user_id, NEW.local_date, NEW.difficulty, NEW.category, "
+    f"{_sums('NEW')}) ON CONFLICT ({_KEY_COLUMNS}) DO UPDATE SET {_add()};"
+)
+_SQLITE_DROP_EMPTY = f"DELETE FROM session_stats WHERE {_SQLITE_MATCH_OLD} AND attempts = 0;"
+_SQLITE_TRIGGERS = {
+    "insert": _SQLITE_ADD,
+    # An updated row leaves its old cell before it joins its new one, which may be the same.
+    "update": f"{_SQLITE_SUBTRACT} {_SQLITE_ADD} {_SQLITE_DROP_EMPTY}",
+    "delete": f"{_SQLITE_SUBTRACT} {_SQLITE_DROP_EMPTY}",
+}
+
+
+def _drop_trend_cache(postgres: bool) -> None:
+    for event in ("insert", "update", "delete"):
+        op.execute(f"DROP TRIGGER trend_cache_after_{event}" + (" ON attempts" if postgres else ""))
+    if postgres:
+        op.execute("DROP FUNCTION trend_cache_invalidate_row()")
+        op.execute("DROP FUNCTION trend_cache_invalidate()")
+    op.drop_table("trend_cache")
+
+
+def _backfill_local_dates(postgres: bool) -> None:
+    if postgres:
+        op.execute(
+            "UPDATE attempts SET local_date = CAST((attempts.occurred_at AT TIME ZONE users.timezone) AS DATE) "
+            "FROM users WHERE users.id = attempts.user_id"
+        )
+        return
+    connection = op.get_bind()
+    rows = connection.execute(
+        sa.text(
+            "SELECT attempts.id, attempts.occurred_at, users.timezone FROM attempts JOIN users ON users.id = attempts.user_id"
+        )
+    ).all()
+    days = [
+        {"id": id_, "day": datetime.fromisoformat(at).replace(tzinfo=UTC).astimezone(ZoneInfo(zone)).date().isoformat()}
+        for id_, at, zone in rows
+    ]
+    if days:
+        connection.execute(sa.text("UPDATE attempts SET local_date = :day WHERE id = :id"), days)
+
+
+def upgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    _drop_trend_cache(postgres)
+    op.add_column("attempts", sa.Column("local_date", sa.Date(), nullable=True))
+    _backfill_local_dates(postgres)
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.alter_column("local_date", existing_type=sa.Date(), nullable=False)
+
+    op.create_table(
+        "session_stats",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("difficulty", sa.SmallInteger(), nullable=False),
+        sa.Column("category", sa.String(length=50), nullable=False),
+        *(sa.Column(name, sa.Integer(), nullable=False) for name in _SUMS),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_session_stats_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint(*_KEY, name=op.f("pk_session_stats")),
+    )
+    op.execute(f"INSERT INTO session_stats ({_COLUMNS}) {_grouped('attempts')}")
+
+    if postgres:
+        op.execute(_PG_INSERT_ROW)
+        op.execute(_PG_UPDATE)
+        op.execute(_PG_DELETE)
+        op.execute(
+            "CREATE TRIGGER session_stats_after_insert AFTER INSERT ON attempts "
+            "FOR EACH ROW EXECUTE FUNCTION session_stats_add_row()"
+        )
+        op.execute(
+            "CREATE TRIGGER session_stats_after_update AFTER UPDATE ON attempts "
+            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+            "FOR EACH STATEMENT EXECUTE FUNCTION session_stats_update_rows()"
+        )
+        op.execute(
+            "CREATE TRIGGER session_stats_after_delete AFTER DELETE ON attempts "
+            "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION session_stats_delete_rows()"
+        )
+    else:
+        for event, body in _SQLITE_TRIGGERS.items():
+            op.execute(f"CREATE TRIGGER session_stats_after_{event} AFTER {event.upper()} ON attempts BEGIN {body} END")
+
+
+def downgrade() -> None:
+    postgres = op.get_bind().dialect.name == "postgresql"
+    for event in ("insert", "update", "delete"):
+        op.execute(f"DROP TRIGGER session_stats_after_{event}" + (" ON attempts" if postgres else ""))
+    if postgres:
+        for function in ("session_stats_add_row", "session_stats_update_rows", "session_stats_delete_rows"):
+            op.execute(f"DROP FUNCTION {function}()")
+    op.drop_table("session_stats")
+    with op.batch_alter_table("attempts", schema=None) as batch_op:
+        batch_op.drop_column("local_date")
+    # The cache comes back empty, with the triggers of revisions 5b7e2c9d4a10 and 153cdf95a8e9 that clear it.
+    op.create_table(
+        "trend_cache",
+        sa.Column("user_id", sa.Uuid(), nullable=False),
+        sa.Column("version", sa.BigInteger(), server_default="0", nullable=False),
+        sa.Column("key", sa.String(length=64), nullable=True),
+        sa.Column("etag", sa.String(length=64), nullable=True),
+        sa.Column("body", sa.LargeBinary(), nullable=True),
+        sa.ForeignKeyConstraint(
+            ["user_id"], ["users.id"], name=op.f("fk_trend_cache_user_id_users"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("user_id", name=op.f("pk_trend_cache")),
+    )
+    if postgres:
+        op.execute(_PG_TREND_CACHE_FUNCTIONS[0])
+        op.execute(_PG_TREND_CACHE_FUNCTIONS[1])
+        op.execute(
+            "CREATE TRIGGER trend_cache_after_insert AFTER INSERT ON attempts "
+            "FOR EACH ROW EXECUTE FUNCTION trend_cache_invalidate_row()"
+        )
+        for event, rows in (("update", "NEW"), ("delete", "OLD")):
+            op.execute(
+                f"CREATE TRIGGER trend_cache_after_{event} AFTER {event.upper()} ON attempts "
+                f"REFERENCING {rows} TABLE AS changed_rows FOR EACH STATEMENT EXECUTE FUNCTION trend_cache_invalidate()"
+            )
+        return
+    for event, row in (("insert", "NEW"), ("update", "NEW"), ("delete", "OLD")):
+        op.execute(
+            f"CREATE TRIGGER trend_cache_after_{event} AFTER {event.upper()} ON attempts BEGIN "
+            f"INSERT INTO trend_cache (user_id, version) SELECT {row}.user_id, 1 "
+            f"WHERE EXISTS (SELECT 1 FROM users WHERE users.id = {row}.user_id) {_TREND_CACHE_BUMP}; END"
+        )
+
+
+_TREND_CACHE_BUMP = (
+    "ON CONFLICT (user_id) DO UPDATE SET version = trend_cache.version + 1, key = NULL, etag = NULL, body = NULL"
+)
+_PG_TREND_CACHE_FUNCTIONS = (
+    f"""
+CREATE FUNCTION trend_cache_invalidate() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO trend_cache (user_id, version)
+    SELECT DISTINCT changed.user_id, 1 FROM changed_rows AS changed
+    WHERE EXISTS (SELECT 1 FROM users WHERE users.id = changed.user_id)
+    {_TREND_CACHE_BUMP};
+    RETURN NULL;
+END
+$$
+""",
+    f"""
+CREATE FUNCTION trend_cache_invalidate_row() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    INSERT INTO trend_cache (user_id, version) VALUES (NEW.user_id, 1) {_TREND_CACHE_BUMP};
+    RETURN NULL;
+END
+$$
+""",
+)
