@@ -67,6 +67,7 @@ async def create_attempt(body: Body) -> Created:
                 user_id=app.state.user_id,
                 challenge_id=body.challenge_id,
                 occurred_at=now,
+                local_date=now.date(),  # the baseline's user is in UTC
                 outcome=body.outcome,
                 distress_before=body.distress_before,
                 distress_peak=body.distress_peak,

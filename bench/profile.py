@@ -1,8 +1,10 @@
 """Profile the service's workers under wrk load with py-spy.
 
-    .venv/bin/python -m bench.profile post     # POST /api/v1/attempts
-    .venv/bin/python -m bench.profile trend    # GET /api/v1/me/trend, 1,000 attempts
-    .venv/bin/python -m bench.profile trend --uncached
+    .venv/bin/python -m bench.profile post             # POST /api/v1/attempts
+    .venv/bin/python -m bench.profile trend            # GET /api/v1/me/trend, 1,000 attempts over 100 days
+    .venv/bin/python -m bench.profile trend --heavy    # … 100,000 attempts over 1,000 days
+    .venv/bin/python -m bench.profile trend --window   # … with a new `since` window on every request
+    .venv/bin/python -m bench.profile look             # log then look: POST and GET /me/trend in turn
 
 Runs on the rt_bench database that `make bench` left behind (run it first), samples
 every worker for the length of one wrk run, and prints the hottest frames, both
@@ -25,17 +27,22 @@ from bench.run import BENCH, BIN, WRITERS, Wrk, access_token, pg_url, settle, st
 OUT = BENCH / "profiles"
 
 
-async def _tokens(database: str) -> tuple[list[str], str, str]:
+async def _tokens(database: str, reader_email: str) -> tuple[list[str], list[str], str, str]:
+    """Writers', lookers' and the reader's access tokens, and the challenge the POSTs log."""
     conn = await asyncpg.connect(seed.asyncpg_dsn(pg_url(database)))
     try:
         writers = await conn.fetch("SELECT id FROM users WHERE email LIKE 'writer%' ORDER BY email LIMIT $1", WRITERS)
-        reader = await conn.fetchval("SELECT id FROM users WHERE email = 'trend1k0@example.com'")
+        lookers = await conn.fetch("SELECT id FROM users WHERE email LIKE 'looker%' ORDER BY email")
+        reader = await conn.fetchval("SELECT id FROM users WHERE email = $1", reader_email)
         challenge = await conn.fetchval(
             "SELECT id FROM challenges WHERE owner_id IS NULL AND status = 'published' ORDER BY slug LIMIT 1"
         )
     finally:
         await conn.close()
-    return [access_token(w["id"]) for w in writers], access_token(reader), str(challenge)
+    if reader is None:
+        sys.exit(f"{reader_email} is not in rt_bench: run `make bench` first")
+    tokens = [access_token(w["id"]) for w in writers], [access_token(u["id"]) for u in lookers]
+    return *tokens, access_token(reader), str(challenge)
 
 
 def summarize(collapsed: Path, top: int) -> None:
@@ -66,16 +73,19 @@ def summarize(collapsed: Path, top: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("target", choices=("post", "trend", "attempts"))
-    parser.add_argument("--uncached", action="store_true", help="trend: a new `since` on every request")
+    parser.add_argument("target", choices=("post", "trend", "attempts", "look"))
+    parser.add_argument("--heavy", action="store_true", help="trend: the user with 100,000 attempts")
+    parser.add_argument("--window", action="store_true", help="trend: a new `since` on every request")
     parser.add_argument("--seconds", type=int, default=15)
     parser.add_argument("--top", type=int, default=40)
     args = parser.parse_args()
 
     OUT.mkdir(exist_ok=True)
-    writers, reader, challenge = asyncio.run(_tokens("rt_bench"))
+    reader_email = "trend100k0@example.com" if args.heavy else "trend1k0@example.com"
+    writers, lookers, reader, challenge = asyncio.run(_tokens("rt_bench", reader_email))
     wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
-    collapsed = OUT / f"{args.target}{'-uncached' if args.uncached else ''}.collapsed.txt"
+    variant = "-heavy" * args.heavy + "-window" * args.window
+    collapsed = OUT / f"{args.target}{variant}.collapsed.txt"
     with start_service("rt_bench", OUT) as service:
         settle()  # then the runs start with py-spy, not after it
         spy = subprocess.Popen(
@@ -105,8 +115,18 @@ def main() -> None:
                 BENCH_CHALLENGE_ID=challenge,
                 wait_for_idle=False,
             )
+        elif args.target == "look":
+            wrk.run(
+                "log then look",
+                f"{service.url}/api/v1",
+                "log_then_look.lua",
+                tokens=lookers,
+                threads=wrk.connections,  # one connection per thread: the script alternates per thread
+                BENCH_CHALLENGE_ID=challenge,
+                wait_for_idle=False,
+            )
         elif args.target == "trend":
-            extra = {"BENCH_UNIQUE_SINCE": "1"} if args.uncached else {}
+            extra = {"BENCH_UNIQUE_SINCE": "1"} if args.window else {}
             wrk.run(
                 "GET /me/trend",
                 f"{service.url}/api/v1/me/trend",

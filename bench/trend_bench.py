@@ -1,21 +1,23 @@
-"""How `GET /me/trend` and `GET /me/next-challenges` grow with a user's history.
+"""Where the time of `GET /me/trend` goes, for a light and a heavy practiser, in-process.
 
-Builds a fresh database per size (SQLite in a temporary folder by default, or the
-PostgreSQL database given with --database-url, whose schema is DROPPED and rebuilt),
-stores one user with 100, 1,000 and 10,000 attempts plus a crowd of other users'
-rows the trend must skip, then times the full HTTP request through the app (computed,
-and answered from the trend cache) and the pure statistics alone, and measures the
-statistics' peak memory.
+Builds a fresh database (SQLite in a temporary folder by default, or the PostgreSQL
+database given with --database-url, whose schema is DROPPED and rebuilt) with the shipped
+catalog, one user with 1,000 attempts over 100 days, one with 100,000 over 1,000 days
+(seeded as bench/seed.py does: a session a day, clustered on a level or two and a few
+categories) and a crowd of other users' rows, then times, per user: loading the cells
+and recent attempts (`load_practice`), computing the trend (`compute_trend`),
+serialising it (`TrendPublic` to JSON), and the whole HTTP request through the app; plus
+loading a `since` window (which groups raw attempts instead of reading `session_stats`)
+and the computation's peak memory.
 
     .venv/bin/python -m bench.trend_bench
-    .venv/bin/python -m bench.trend_bench --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/rt_bench
+    .venv/bin/python -m bench.trend_bench --database-url postgresql+asyncpg://postgres@127.0.0.1:5432/rt_bench_trend
 
-Linear growth shows as ×10 per ×10 attempts; quadratic would be ×100.
+The trend's cost should follow the sessions (rows in `session_stats`), not the attempts.
 """
 
 import argparse
 import asyncio
-import itertools
 import random
 import statistics
 import tempfile
@@ -23,91 +25,89 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
+import asyncpg
 import httpx
-from sqlalchemy import insert, text
+from sqlalchemy import func, insert, select, text
 
 from app.accounts.models import User
 from app.attempts.models import Attempt
-from app.catalog.models import Category, Challenge
+from app.catalog import importer
+from app.catalog.models import Challenge
 from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.migrations import upgrade_to_head
 from app.core.security import create_access_token
 from app.main import create_app
 from app.progress import service, stats
+from app.progress.models import SessionStats
+from app.progress.schemas import TrendPublic
+from bench import seed
 
-SIZES = (100, 1_000, 10_000)
-OTHER_USERS_ROWS = 20_000
-CATEGORIES = ("everyday", "work", "food-and-shops", "social", "dating", "money")
-ATTEMPTS_PER_DAY = 4
-OUTCOMES = ("rejected", "accepted", "partial", "avoided")
-
-
-def attempt_rows(
-    user_id: uuid.UUID, challenges: list[Challenge], n: int, rng: random.Random
-) -> list[dict[str, object]]:
-    start = datetime.now(UTC) - timedelta(days=n / ATTEMPTS_PER_DAY)
-    rows = []
-    for i in range(n):
-        challenge = rng.choice(challenges)
-        outcome = rng.choices(OUTCOMES, weights=(45, 40, 10, 5))[0]
-        peak = None if outcome == "avoided" else max(0, min(100, round(80 - 30 * i / n + rng.gauss(0, 12))))
-        rows.append(
-            {
-                "id": uuid.uuid4(),
-                "user_id": user_id,
-                "challenge_id": challenge.id,
-                "occurred_at": start + timedelta(days=i / ATTEMPTS_PER_DAY, minutes=rng.uniform(0, 300)),
-                "outcome": outcome,
-                "distress_before": rng.randint(20, 90),
-                "distress_peak": peak,
-                "distress_after": None if peak is None else max(0, peak - rng.randint(0, 40)),
-                "expected_rejection": rng.randint(30, 95),
-                "difficulty": challenge.difficulty,
-                "category": challenge.category_slug,
-                "request_hash": "bench",
-            }
-        )
-    return rows
+# name -> (attempts, days)
+SIZES = {"1k": (1_000, 100), "100k": (100_000, 1_000)}
+OTHER_USERS, OTHER_USERS_ATTEMPTS = 10, 2_000  # rows the queries must skip
+TIMEZONE = "UTC"
+INSERT_CHUNK = 5_000
 
 
-async def seed(database_url: str, n: int) -> User:
+async def _challenges(database_url: str) -> list[seed.Challenge]:
     engine = create_engine(database_url)
-    rng = random.Random(n)
     async with create_sessionmaker(engine)() as session:
-        for slug in CATEGORIES:
-            session.add(Category(slug=slug, name=slug.title(), description=""))
-        challenges = [
-            Challenge(
-                slug=f"bench-{i}",
-                title=f"Bench challenge {i}",
-                description="Ask.",
-                category_slug=CATEGORIES[i % len(CATEGORIES)],
-                difficulty=1 + i % 10,
-                tips=[],
-                status="published",
-            )
-            for i in range(120)
-        ]
-        # A hash no password matches: these users only ever use the token made below.
-        unusable = "!"
-        users = [
-            User(email=f"bench{i}@example.com", password_hash=unusable, timezone="Europe/Berlin") for i in range(11)
-        ]
-        session.add_all(challenges + users)
-        await session.flush()
-        target, others = users[0], users[1:]
-        rows = attempt_rows(target.id, challenges, n, rng)
-        for other in others:
-            rows += attempt_rows(other.id, challenges, OTHER_USERS_ROWS // len(others), rng)
-        for chunk in range(0, len(rows), 5_000):
-            await session.execute(insert(Attempt), rows[chunk : chunk + 5_000])
+        await importer.seed_catalog(session)
+        await session.commit()
+        rows = await session.execute(
+            select(Challenge.id, Challenge.difficulty, Challenge.category_slug)
+            .where(Challenge.owner_id.is_(None), Challenge.status == "published")
+            .order_by(Challenge.slug)
+        )
+        challenges = [seed.Challenge(*row) for row in rows]
+    await engine.dispose()
+    return challenges
+
+
+async def _insert_with_triggers(database_url: str, rows: list[tuple[object, ...]]) -> None:
+    """Through SQLAlchemy, so the database's triggers keep `session_stats` (SQLite)."""
+    engine = create_engine(database_url)
+    async with create_sessionmaker(engine)() as session:
+        for start in range(0, len(rows), INSERT_CHUNK):
+            chunk = [dict(zip(seed.ATTEMPT_COLUMNS, row, strict=True)) for row in rows[start : start + INSERT_CHUNK]]
+            await session.execute(insert(Attempt), chunk)
         await session.commit()
     await engine.dispose()
-    return target
+
+
+async def populate(database_url: str) -> dict[str, uuid.UUID]:
+    """The catalog, the users of SIZES and the crowd; their ids by size name."""
+    challenges = await _challenges(database_url)
+    engine = create_engine(database_url)
+    async with create_sessionmaker(engine)() as session:
+        names = [*SIZES, *(f"other{i}" for i in range(OTHER_USERS))]
+        users = {name: User(email=f"bench-{name}@example.com", password_hash="!", timezone=TIMEZONE) for name in names}
+        session.add_all(users.values())
+        await session.commit()
+        ids = {name: user.id for name, user in users.items()}
+    await engine.dispose()
+    plan = [(ids[name], n, days) for name, (n, days) in SIZES.items()]
+    plan += [(ids[f"other{i}"], OTHER_USERS_ATTEMPTS, None) for i in range(OTHER_USERS)]
+    if database_url.startswith("postgresql"):
+        conn = await asyncpg.connect(seed.asyncpg_dsn(database_url))
+        try:
+            for i, (user_id, n, days) in enumerate(plan):
+                await seed.add_attempts(conn, [user_id], n, challenges, seed=i, days=days, timezone=TIMEZONE)
+            await conn.execute("VACUUM ANALYZE")
+        finally:
+            await conn.close()
+    else:
+        for i, (user_id, n, days) in enumerate(plan):
+            rng = random.Random(i)
+            rows = list(seed.attempt_records(user_id, n, challenges, rng, days=days, timezone=TIMEZONE))
+            await _insert_with_triggers(database_url, rows)
+    return {name: ids[name] for name in SIZES}
 
 
 async def timed(call: Callable[[], Awaitable[object]], repeats: int) -> float:
@@ -120,41 +120,59 @@ async def timed(call: Callable[[], Awaitable[object]], repeats: int) -> float:
     return statistics.median(samples)
 
 
-async def measure(database_url: str, n: int, repeats: int) -> dict[str, float]:
-    user = await seed(database_url, n)
+async def measure(database_url: str, user_id: uuid.UUID, repeats: int) -> dict[str, float]:
     settings = Settings(environment="test", database_url=database_url, secret_key="bench-" * 8)
     engine = create_engine(database_url)
-    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
-    token, _ = create_access_token(user.id, settings)
+    sessionmaker = create_sessionmaker(engine)
+    today = datetime.now(ZoneInfo(TIMEZONE)).date()
+    loaded: dict[str, Any] = {}
+
+    async def load() -> None:
+        async with sessionmaker() as session:
+            loaded["practice"] = await service.load_practice(session, user_id)
+
+    async def load_window() -> None:
+        async with sessionmaker() as session:
+            await service.load_practice(session, user_id, since=datetime(2000, 1, 1, tzinfo=UTC))
+
+    def compute() -> Any:
+        cells, recent = loaded["practice"]
+        return stats.compute_trend(cells, recent, timezone=TIMEZONE, today=today, support_message="")
+
+    async def compute_async() -> None:
+        loaded["trend"] = compute()
+
+    async def serialise() -> None:
+        TrendPublic.model_validate(loaded["trend"]).model_dump_json()
+
+    result = {"load": await timed(load, repeats)}
+    result["compute"] = await timed(compute_async, repeats)
+    result["serialise"] = await timed(serialise, repeats)
+    result["window"] = await timed(load_window, repeats)
+    tracemalloc.start()
+    compute()
+    result["peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    async with sessionmaker() as session:
+        result["cells"] = await session.scalar(
+            select(func.count()).select_from(SessionStats).where(SessionStats.user_id == user_id)
+        )
+        result["attempts"] = await session.scalar(
+            select(func.count()).select_from(Attempt).where(Attempt.user_id == user_id)
+        )
+
+    app = create_app(settings, sessionmaker=sessionmaker)
+    token, _ = create_access_token(user_id, settings)
     headers = {"Authorization": f"Bearer {token}"}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as client:
 
-        async def get(path: str) -> None:
-            response = await client.get(path, headers=headers)
+        async def get() -> None:
+            response = await client.get("/api/v1/me/trend", headers=headers)
             response.raise_for_status()
 
-        # A new `since` (before any attempt) each time: no cached answer fits, so this times the computation.
-        windows = itertools.count()
-        trend_s = await timed(
-            lambda: get(f"/api/v1/me/trend?since=2000-01-01T00:00:{next(windows) % 60:02d}Z"), repeats
-        )
-        cached_s = await timed(lambda: get("/api/v1/me/trend"), repeats)
-        next_s = await timed(lambda: get("/api/v1/me/next-challenges"), repeats)
-
-    async with create_sessionmaker(engine)() as session:
-        records = await service.load_records(session, user)
+        result["http"] = await timed(get, repeats)
     await engine.dispose()
-    today = datetime.now(UTC).date()
-
-    async def compute() -> None:
-        stats.compute_trend(records, timezone=user.timezone, today=today, support_message="")
-
-    stats_s = await timed(compute, repeats)
-    tracemalloc.start()
-    stats.compute_trend(records, timezone=user.timezone, today=today, support_message="")
-    _, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return {"trend": trend_s, "cached": cached_s, "next": next_s, "stats": stats_s, "peak_mb": peak / 1e6}
+    return result
 
 
 async def reset_postgres(database_url: str) -> None:
@@ -171,32 +189,41 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
 
-    results = {}
     with tempfile.TemporaryDirectory() as folder:
-        for n in SIZES:
-            if args.database_url:
-                url = args.database_url
-                asyncio.run(reset_postgres(url))
-            else:
-                url = f"sqlite+aiosqlite:///{Path(folder) / f'bench-{n}.db'}"
-            upgrade_to_head(url)
-            results[n] = asyncio.run(measure(url, n, args.repeats))
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'trend-bench.db'}"
+        if args.database_url:
+            asyncio.run(reset_postgres(url))
+        upgrade_to_head(url)
+        began = time.monotonic()
+        users = asyncio.run(populate(url))
+        seeded = time.monotonic() - began
+        results = {name: asyncio.run(measure(url, user_id, args.repeats)) for name, user_id in users.items()}
 
     backend = "PostgreSQL" if args.database_url else "SQLite"
-    print(f"{backend}; median of {args.repeats} runs; other users' rows in the table: {OTHER_USERS_ROWS:,}")
-    print(f"{'attempts':>9} {'GET trend':>10} {'cached':>8} {'GET next':>9} {'stats':>8} {'stats peak':>11}")
-    for n, r in results.items():
+    print(
+        f"{backend}; median of {args.repeats} runs, in ms; other users' attempts in the table: "
+        f"{OTHER_USERS * OTHER_USERS_ATTEMPTS:,}; seeded in {seeded:.0f} s"
+    )
+    print(
+        f"{'attempts':>9} {'days':>6} {'cells':>6} {'load':>8} {'compute':>8} {'serialise':>9} {'sum':>8} "
+        f"{'HTTP GET':>9} {'load since':>10} {'peak MB':>8}"
+    )
+    for name, r in results.items():
+        days = SIZES[name][1]
+        total = r["load"] + r["compute"] + r["serialise"]
         print(
-            f"{n:>9,} {r['trend'] * 1e3:>8.1f}ms {r['cached'] * 1e3:>6.1f}ms {r['next'] * 1e3:>7.1f}ms "
-            f"{r['stats'] * 1e3:>6.1f}ms {r['peak_mb']:>8.1f} MB"
+            f"{r['attempts']:>9,} {days:>6,} {r['cells']:>6,} {r['load'] * 1e3:>8.2f} {r['compute'] * 1e3:>8.2f} "
+            f"{r['serialise'] * 1e3:>9.2f} {total * 1e3:>8.2f} {r['http'] * 1e3:>9.2f} {r['window'] * 1e3:>10.2f} "
+            f"{r['peak_mb']:>8.1f}"
         )
-    print("growth per ×10 attempts (linear ≈ 10, quadratic ≈ 100):")
-    for small, large in itertools.pairwise(SIZES):
-        a, b = results[small], results[large]
-        print(
-            f"  {small:,} → {large:,}: trend ×{b['trend'] / a['trend']:.1f}, next ×{b['next'] / a['next']:.1f}, "
-            f"stats ×{b['stats'] / a['stats']:.1f}, memory ×{b['peak_mb'] / a['peak_mb']:.1f}"
+    small, large = results["1k"], results["100k"]
+    print(
+        "100k / 1k: "
+        + ", ".join(
+            f"{key} ×{large[key] / small[key]:.1f}" for key in ("cells", "load", "compute", "serialise", "http")
         )
+        + " (target for the HTTP p50 under load: ≤ 2×)"
+    )
 
 
 if __name__ == "__main__":

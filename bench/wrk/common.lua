@@ -22,14 +22,17 @@ function M.tokens(thread_number)
   return share
 end
 
-function M.done(summary, latency, requests)
+-- `extra`: more integer fields for the line (e.g. {posts = 123}).
+function M.done(summary, latency, requests, extra)
   local e = summary.errors
+  local more = ""
+  for key, value in pairs(extra or {}) do more = more .. string.format(',"%s":%d', key, value) end
   io.write(string.format(
     'BENCH_JSON {"requests":%d,"duration_us":%d,"bytes":%d,"p50_us":%d,"p90_us":%d,"p99_us":%d,' ..
     '"max_us":%d,"mean_us":%.1f,"errors_connect":%d,"errors_read":%d,"errors_write":%d,' ..
-    '"errors_status":%d,"errors_timeout":%d}\n',
+    '"errors_status":%d,"errors_timeout":%d%s}\n',
     summary.requests, summary.duration, summary.bytes, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout))
+    latency:percentile(99), latency.max, latency.mean, e.connect, e.read, e.write, e.status, e.timeout, more))
 end
 
 return M
