@@ -6,7 +6,7 @@ catalog, one user with 1,000 attempts over 100 days, one with 100,000 over 1,000
 (seeded as bench/seed.py does: a session a day, clustered on a level or two and a few
 categories) and a crowd of other users' rows, then times, per user: loading the cells
 and recent attempts (`load_practice`), computing the trend (`compute_trend`),
-serialising it (`TrendPublic` to JSON), and the whole HTTP request through the app; plus
+serialising it (`service.trend_json`), and the whole HTTP request through the app; plus
 loading a `since` window (which groups raw attempts instead of reading `session_stats`)
 and the computation's peak memory.
 
@@ -45,7 +45,6 @@ from app.core.security import create_access_token
 from app.main import create_app
 from app.progress import service, stats
 from app.progress.models import SessionStats
-from app.progress.schemas import TrendPublic
 from bench import seed
 
 # name -> (attempts, days)
@@ -143,7 +142,7 @@ async def measure(database_url: str, user_id: uuid.UUID, repeats: int) -> dict[s
         loaded["trend"] = compute()
 
     async def serialise() -> None:
-        TrendPublic.model_validate(loaded["trend"]).model_dump_json()
+        service.trend_json(loaded["trend"])
 
     result = {"load": await timed(load, repeats)}
     result["compute"] = await timed(compute_async, repeats)

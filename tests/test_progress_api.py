@@ -16,6 +16,7 @@ from app.catalog.models import Challenge
 from app.core.config import Settings
 from app.core.models import utcnow
 from app.main import create_app
+from app.progress.schemas import TrendPublic
 from app.progress.service import cells_query, recent_query
 from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge, MakeUser
 
@@ -28,6 +29,8 @@ async def get_trend(client: httpx.AsyncClient, account: Account, **params: str) 
     assert response.status_code == 200, response.text
     assert "NaN" not in response.text
     body: dict[str, Any] = response.json()
+    # The answer is serialised from the trend's dataclasses: it must fit the schema the docs publish.
+    TrendPublic.model_validate(body)
     return body
 
 

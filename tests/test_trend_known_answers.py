@@ -12,6 +12,7 @@ import pytest
 
 from app.catalog.models import Challenge
 from app.core.models import utcnow
+from app.progress.schemas import TrendPublic
 from tests.conftest import Account, MakeChallenge
 
 TREND = "/api/v1/me/trend"
@@ -57,6 +58,8 @@ async def trend(client: httpx.AsyncClient, account: Account) -> dict[str, Any]:
     assert "NaN" not in response.text
     assert "Infinity" not in response.text
     body: dict[str, Any] = response.json()
+    # The answer is serialised from the trend's dataclasses: it must fit the schema the docs publish.
+    TrendPublic.model_validate(body)
     return body
 
 

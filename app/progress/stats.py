@@ -310,7 +310,7 @@ def kendall_trend(strata: Sequence[Stratum], *, fit: bool = True) -> KendallTren
     between = strata_covariance(strata) if len(strata) > 1 else 0
     slope = low = high = intercept = None
     if fit and pairs:
-        slope, low, high = sen_slope(strata)
+        slope, low, high = sen_slope(strata, variance=within + between)
         if len(strata) == 1:
             x, y = strata[0]
             intercept = float(np.median(y)) - slope * float(np.median(x))
@@ -328,25 +328,19 @@ def kendall_trend(strata: Sequence[Stratum], *, fit: bool = True) -> KendallTren
     )
 
 
-def sen_slope(strata: Sequence[Stratum]) -> tuple[float, float, float]:
+def sen_slope(strata: Sequence[Stratum], *, variance: int | None = None) -> tuple[float, float, float]:
     """Median of the pooled within-stratum pairwise slopes, with Sen's 95% interval as scipy computes it.
 
     Beyond MAX_FIT_PAIRS pairs, strata are thinned to `_fit_sessions` sessions evenly spaced in time;
-    the interval's Var(S) (covariances included) is that of the points fitted. Needs a stratum with two
-    points.
+    the interval's Var(S) (covariances included) is that of the points fitted. `variance`, 18 × Var(S) of
+    `strata` as the test has it, is used as it is when nothing was thinned. Needs a stratum with two points.
     """
-    compared = [(x, y) for x, y in strata if len(y) >= 2]
-    keep = _fit_sessions(len(compared))
-    fitted = [_evenly_spaced(x, y, keep) for x, y in compared]
-    parts = []
-    for x, y in fitted:
-        gap = x[:, np.newaxis] - x  # gap[j, i] = x_j − x_i: positive for each pair, j the later session
-        later = gap > 0
-        parts.append((y[:, np.newaxis] - y)[later] / gap[later])
-    variance = sum(_variance_numerator(len(y), np.unique(y, return_counts=True)[1]) for _x, y in fitted)
-    if len(fitted) > 1:
-        variance += strata_covariance(fitted)
-    slopes = np.concatenate(parts)
+    compared, fitted = _fitted(strata)
+    if variance is None or any(len(f[1]) < len(c[1]) for f, c in zip(fitted, compared, strict=True)):
+        variance = sum(_variance_numerator(len(y), np.unique(y, return_counts=True)[1]) for _x, y in fitted)
+        if len(fitted) > 1:
+            variance += strata_covariance(fitted)
+    slopes = _pairwise_slopes(fitted)
     count = len(slopes)
     # 1/18 × the integer, as scipy writes it, so the interval's ranks are scipy's to the last bit.
     spread = Z_95 * math.sqrt(1 / 18 * variance)
@@ -357,6 +351,27 @@ def sen_slope(strata: Sequence[Stratum]) -> tuple[float, float, float]:
     ordered = np.partition(slopes, sorted({low_rank, high_rank, *middle}))
     median = float((ordered[middle[0]] + ordered[middle[1]]) / 2)
     return median, float(ordered[low_rank]), float(ordered[high_rank])
+
+
+def median_slope(strata: Sequence[Stratum]) -> float:
+    """Sen's slope alone (`sen_slope` without its interval), for lines that show no interval."""
+    return float(np.median(_pairwise_slopes(_fitted(strata)[1])))
+
+
+def _fitted(strata: Sequence[Stratum]) -> tuple[list[Stratum], list[Stratum]]:
+    """The strata with a pair to compare, and the same thinned to what the fit looks at."""
+    compared = [(x, y) for x, y in strata if len(y) >= 2]
+    keep = _fit_sessions(len(compared))
+    return compared, [_evenly_spaced(x, y, keep) for x, y in compared]
+
+
+def _pairwise_slopes(strata: Sequence[Stratum]) -> FloatArray:
+    parts = []
+    for x, y in strata:
+        gap = x[:, np.newaxis] - x  # gap[j, i] = x_j − x_i: positive for each pair, j the later session
+        later = gap > 0
+        parts.append((y[:, np.newaxis] - y)[later] / gap[later])
+    return np.concatenate(parts)
 
 
 def _later_lower(rank: IntArray) -> int:
@@ -925,7 +940,7 @@ def _by_category(history: _History, origin: int) -> list[CategoryTrend]:
     result = []
     for i, name in enumerate(history.categories):
         points = history.by_category[i]
-        slope = sen_slope([((points.days - origin) / WEEK_DAYS, points.values)])[0] if len(points.days) >= 2 else None
+        slope = median_slope([((points.days - origin) / WEEK_DAYS, points.values)]) if len(points.days) >= 2 else None
         result.append(
             CategoryTrend(
                 category=name,
