@@ -181,28 +181,24 @@ async def test_thirty_days_at_84_is_sustained_distress(
     assert body["status"] == "stable"
 
 
-async def test_a_significant_rise_from_60_to_84_is_worsening_and_brings_support(
-    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
+@pytest.mark.parametrize(
+    ("start", "support"),
+    [
+        # 60 → 84: the last five sessions average 80, so sustained distress comes first.
+        (60, "sustained_distress"),
+        (40, "rising_distress"),
+    ],
+)
+async def test_a_significant_rise_at_one_difficulty_is_worsening_and_brings_support(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge, start: int, support: str
 ) -> None:
     challenge = await make_challenge(difficulty=3)
     for day in range(13):
-        await log(client, alice, challenge, days_ago(12 - day), 60 + 2 * day)
+        await log(client, alice, challenge, days_ago(12 - day), start + 2 * day)
     body = await trend(client, alice)
     assert body["status"] == "worsening"
     assert body["status_reason"]["code"] == "rising_at_same_difficulty"
-    # The last five sessions average 80: sustained distress comes first.
-    assert body["support"]["reason"] == "sustained_distress"
-
-
-async def test_a_significant_rise_below_80_is_rising_distress(
-    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
-) -> None:
-    challenge = await make_challenge(difficulty=3)
-    for day in range(13):
-        await log(client, alice, challenge, days_ago(12 - day), 40 + 2 * day)
-    body = await trend(client, alice)
-    assert body["status"] == "worsening"
-    assert body["support"]["reason"] == "rising_distress"
+    assert body["support"]["reason"] == support
 
 
 async def test_avoided_asks_that_felt_mild_are_avoidance_not_high_distress(

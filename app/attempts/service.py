@@ -243,12 +243,12 @@ def _statements(dialect: str) -> _Statements:
     """
     attempts, records = cast(Table, Attempt.__table__), cast(Table, IdempotencyRecord.__table__)
     user_id = bindparam("user_id", type_=attempts.c.user_id.type)
-    # INSERT … SELECT from the challenge: nothing is stored unless it is loggable by this user.
     values = {name: bindparam(name, type_=attempts.c[name].type) for name in _ATTEMPT_VALUES}
     values["user_id"] = user_id
     # The session day in the account's time zone, read by the same statement: a deleted account gives NULL,
     # which the NOT NULL column refuses like the foreign key does.
     zone = select(User.timezone).where(User.id == user_id).scalar_subquery()
+    # INSERT … SELECT from the challenge: nothing is stored unless it is loggable by this user.
     source = select(
         *values.values(),
         Challenge.difficulty,
