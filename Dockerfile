@@ -9,7 +9,7 @@ RUN pip install "uv==0.13.9"
 WORKDIR /app
 COPY pyproject.toml uv.lock ./
 RUN uv sync --frozen --no-dev --no-install-project
-COPY README.md alembic.ini ./
+COPY README.md ./
 COPY migrations ./migrations
 COPY app ./app
 RUN uv sync --frozen --no-dev
