@@ -68,7 +68,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         flush=True,
     )
     # glibc gives each thread that allocates its own malloc arena and keeps it; the few
-    # threads a worker runs (name lookups, the process pool's manager) need none of their own.
+    # threads a worker runs (name lookups) need none of their own.
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     if args.workers > 1 and "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
         # Workers are separate processes: they share metrics through files.
@@ -80,12 +80,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers,
         proxy_headers=True,
+        forwarded_allow_ips=settings.forwarded_allow_ips,
         timeout_graceful_shutdown=20,
         # The supervisor kills a worker that does not answer its ping within this time. A
         # spawned worker answers only once it has imported the app, which took over 5 s
         # (uvicorn's default) on a busy 2-core machine: workers were killed and respawned in a loop.
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-        log_config=logging_config(settings.log_level, settings.log_json),
+        log_config=logging_config(settings.log_level, settings.logs_as_json),
         access_log=False,
     )
     return 0
@@ -200,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     settings = get_settings()
-    configure_logging(settings.log_level, settings.log_json)
+    configure_logging(settings.log_level, settings.logs_as_json)
     code: int = args.func(args)
     return code
 

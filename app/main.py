@@ -111,7 +111,7 @@ def create_app(
     """Build the app. Tests pass their own `sessionmaker`; otherwise the app owns an engine."""
     settings = settings or get_settings()
     if settings.environment != "test":
-        configure_logging(settings.log_level, settings.log_json)
+        configure_logging(settings.log_level, settings.logs_as_json)
 
     counter = RedisCounter(settings.redis_url) if settings.redis_url else MemoryCounter()
 

@@ -12,7 +12,8 @@ import httpx
 import pytest
 
 from app.cli import main
-from app.core.config import get_settings
+from app.core.config import Settings, get_settings
+from tests.servers import running_service
 
 
 @pytest.fixture
@@ -93,3 +94,47 @@ def test_serve_migrates_and_serves_docs_at_the_printed_address(tmp_path: Path) -
     # uvicorn shuts down gracefully on SIGTERM, then re-raises it as its exit status.
     assert process.returncode in (0, -15)
     assert "Application shutdown complete" in log.read_text()
+
+
+def _logins_from_three_addresses(base_url: str) -> list[int]:
+    """Three failed logins, each with another X-Forwarded-For address: the status of each."""
+    statuses = []
+    for i in range(3):
+        response = httpx.post(
+            f"{base_url}/api/v1/auth/token",
+            data={"username": f"nobody{i}@example.com", "password": "wrong password"},
+            headers={"X-Forwarded-For": f"198.51.100.{i + 1}"},
+            timeout=10,
+        )
+        statuses.append(response.status_code)
+    return statuses
+
+
+@pytest.mark.parametrize(
+    ("allowed", "expected"),
+    [
+        # The default believes the proxy on this host: each forwarded address has a limit of its own.
+        (None, [401, 401, 401]),
+        # A proxy elsewhere is not this connection: its header is ignored and one address takes all.
+        ("192.0.2.10", [401, 401, 429]),
+    ],
+)
+def test_serve_believes_forwarded_addresses_only_from_the_allowed_proxies(
+    tmp_path: Path, allowed: str | None, expected: list[int]
+) -> None:
+    env = {"LOGIN_LIMIT_PER_CLIENT": "2", "LOGIN_LIMIT_PER_ACCOUNT": "100"}
+    if allowed is not None:
+        env["FORWARDED_ALLOW_IPS"] = allowed
+    with running_service(f"sqlite+aiosqlite:///{tmp_path / 'forwarded.db'}", tmp_path, **env) as service:
+        assert _logins_from_three_addresses(service.base_url) == expected
+
+
+@pytest.mark.parametrize(
+    ("environment", "log_json", "as_json"),
+    [("development", None, False), ("production", None, True), ("test", None, True), ("development", True, True)],
+)
+def test_logs_are_plain_lines_in_development_and_json_elsewhere(
+    environment: str, log_json: bool | None, as_json: bool
+) -> None:
+    settings = Settings(environment=environment, secret_key="k" * 40, log_json=log_json)
+    assert settings.logs_as_json is as_json

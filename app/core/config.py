@@ -38,7 +38,12 @@ class Settings(BaseSettings):
     database_max_overflow: int = Field(default=DATABASE_MAX_OVERFLOW, ge=0)
     docs_enabled: bool = True
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
-    log_json: bool = True
+    # One JSON object per line for log collectors; unset, JSON everywhere but in development, where a person
+    # reads the lines in a terminal.
+    log_json: bool | None = None
+    # Addresses whose X-Forwarded-For / X-Forwarded-Proto uvicorn believes: the load balancer's, comma-separated,
+    # or "*" behind a private network. Client addresses (and so the rate limits) come from these headers.
+    forwarded_allow_ips: str = "127.0.0.1"
     # Browser origins allowed to call the API (CORS); empty allows none.
     cors_origins: list[str] = []
     # A shared store for rate limits across workers and instances; without it,
@@ -62,6 +67,10 @@ class Settings(BaseSettings):
         elif self.environment == "production" and len(self.secret_key.get_secret_value()) < 32:
             raise ValueError("SECRET_KEY must be at least 32 characters in production")
         return self
+
+    @property
+    def logs_as_json(self) -> bool:
+        return self.log_json if self.log_json is not None else self.environment != "development"
 
     @property
     def is_sqlite(self) -> bool:
