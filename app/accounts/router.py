@@ -6,6 +6,7 @@ from fastapi import APIRouter, Depends, Query, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.accounts import service
+from app.accounts.dependencies import CurrentUser
 from app.accounts.schemas import (
     AccessToken,
     ApiTokenCreate,
@@ -15,7 +16,7 @@ from app.accounts.schemas import (
     UserPublic,
     UserUpdate,
 )
-from app.core.deps import CurrentUser, RateLimiterDep, SessionDep, SettingsDep
+from app.core.deps import RateLimiterDep, SessionDep, SettingsDep
 from app.core.errors import Unauthorized, problem_responses
 from app.core.schemas import Limit, Page
 from app.core.security import create_access_token

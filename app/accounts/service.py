@@ -63,7 +63,7 @@ async def user_id_for_token(session: AsyncSession, token: str, settings: Setting
 
     An access token is trusted for its signature and expiry without reading the account:
     callers must only write rows that reference `users.id`, whose foreign key refuses the
-    account once it is deleted (see `deps.CurrentUserId`).
+    account once it is deleted (see `TokenUserId` in app/accounts/dependencies.py).
     """
     if token.startswith(security.API_TOKEN_PREFIX):
         found = (await session.execute(_API_TOKEN_OWNER, {"digest": security.api_token_digest(token)})).first()

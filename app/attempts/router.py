@@ -3,9 +3,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response, status
 
+from app.accounts.dependencies import CurrentUser, TokenUserId
 from app.attempts import service
 from app.attempts.schemas import AttemptCreate, AttemptPublic, AttemptUpdate, Outcome
-from app.core.deps import CurrentUser, CurrentUserId, SessionDep
+from app.core.deps import SessionDep
 from app.core.errors import problem_responses
 from app.core.schemas import Limit, Page, Timestamp
 
@@ -34,7 +35,7 @@ IdempotencyKey = Annotated[
 async def create_attempt(
     *,
     data: AttemptCreate,
-    user_id: CurrentUserId,
+    user_id: TokenUserId,
     session: SessionDep,
     request: Request,
     response: Response,

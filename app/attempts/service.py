@@ -117,7 +117,7 @@ async def create_attempt(
     Anything else is sorted out after an insert that stored nothing. The statements are built
     once (see _statements): building them per request cost more CPU than the database work.
 
-    The account is not read first (see `deps.CurrentUserId`): a deleted account's write is
+    The account is not read first (see `TokenUserId` in app/accounts/dependencies.py): a deleted account's write is
     refused by the foreign key on `user_id`, and answered 401 here.
     """
     try:

@@ -7,6 +7,7 @@ from fastapi import APIRouter, Body, Header, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import Field, WithJsonSchema
 
+from app.accounts.dependencies import AdminUser
 from app.catalog import importer, service
 from app.catalog.router import CatalogFilters, ChallengeId, Cursor
 from app.catalog.schemas import (
@@ -23,7 +24,7 @@ from app.catalog.schemas import (
     ImportResult,
 )
 from app.catalog.service import IfMatch
-from app.core.deps import AdminUser, SessionDep
+from app.core.deps import SessionDep
 from app.core.errors import BadRequest, problem_responses
 from app.core.schemas import Limit, Page
 

@@ -5,6 +5,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Query, Response, status
 from fastapi.responses import JSONResponse
 
+from app.accounts.dependencies import CurrentUser
 from app.catalog import service
 from app.catalog.schemas import (
     SLUG_PATTERN,
@@ -14,7 +15,7 @@ from app.catalog.schemas import (
     ChallengeUpdate,
 )
 from app.catalog.service import ChallengeFilters
-from app.core.deps import CurrentUser, SessionDep
+from app.core.deps import SessionDep
 from app.core.errors import problem_responses
 from app.core.schemas import Limit, Page, SingleLine
 

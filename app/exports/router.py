@@ -2,7 +2,8 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from app.core.deps import CurrentUser, SessionDep
+from app.accounts.dependencies import CurrentUser
+from app.core.deps import SessionDep
 from app.core.errors import problem_responses
 from app.core.models import utcnow
 from app.exports import service

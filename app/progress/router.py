@@ -2,8 +2,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
+from app.accounts.dependencies import CurrentUser
 from app.catalog.schemas import ChallengePublic
-from app.core.deps import CurrentUser, SessionDep, SettingsDep
+from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.schemas import Timestamp
 from app.progress import service

@@ -33,6 +33,7 @@ import numpy.typing as npt
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 Stratum = tuple[FloatArray, FloatArray]
+Ranks = tuple[IntArray, IntArray]  # `_ranks`: each value's dense rank, and the count of values at each rank
 
 TrendStatus = Literal["insufficient_data", "improving", "stable", "worsening"]
 StatusCode = Literal[
@@ -71,6 +72,8 @@ Z_95 = 1.959963984540054
 MAX_FIT_PAIRS = 20_000
 # Up to this many values, counting pairs on the n × n comparison matrix is faster than O(n log² n).
 _DIRECT_PAIRS = 256
+# `_pairs`' table. Fitted strata never exceed _fit_sessions(1) = 200 sessions, so it serves the fit too.
+_LATER, _EARLIER = np.tril_indices(_DIRECT_PAIRS, -1)
 WEEK_DAYS = 7
 ROLLING_DAYS = 7
 
@@ -253,14 +256,16 @@ def mann_kendall(strata: Sequence[Stratum]) -> tuple[int, int, int]:
 
     Each stratum is (x, y) with x strictly increasing; only pairs within a stratum are compared.
     """
+    return _mann_kendall([_ranks(y) for _x, y in strata])
+
+
+def _mann_kendall(ranks: Sequence[Ranks]) -> tuple[int, int, int]:
     s = variance = pairs = 0
-    for _x, y in strata:
-        n = len(y)
+    for rank, counts in ranks:
+        n = len(rank)
         if n < 2:
             continue
-        _, rank, counts = np.unique(y, return_inverse=True, return_counts=True)
-        later_lower = _later_lower(rank.astype(np.int64))
-        s += n * (n - 1) // 2 - _tied_pairs(counts) - 2 * later_lower
+        s += n * (n - 1) // 2 - _tied_pairs(counts) - 2 * _later_lower(rank)
         variance += _variance_numerator(n, counts)
         pairs += n * (n - 1) // 2
     return s, variance, pairs
@@ -277,16 +282,23 @@ def strata_covariance(strata: Sequence[Stratum]) -> int:
     shared sessions, Cov(S_g, S_h) = (K_gh + Σ_i A_ig·A_ih) / 3; the total Var(S) is then a sum of squares,
     never negative.
     """
-    compared = [(x, y) for x, y in strata if len(y) >= 2]
-    scores = [_rank_scores(y) for _x, y in compared]
+    return _strata_covariance(strata, [_ranks(y) for _x, y in strata])
+
+
+def _strata_covariance(strata: Sequence[Stratum], ranks: Sequence[Ranks]) -> int:
+    """`strata_covariance`, given each stratum's `_ranks`."""
+    compared = [(x, y, _rank_scores(rank, counts)) for (x, y), (rank, counts) in zip(strata, ranks, strict=True)]
+    compared = [stratum for stratum in compared if len(stratum[1]) >= 2]
     total = 0
-    for g, h in itertools.combinations(range(len(compared)), 2):
-        (xg, yg), (xh, yh) = compared[g], compared[h]
+    for (xg, yg, scores_g), (xh, yh, scores_h) in itertools.combinations(compared, 2):
         if xg[-1] < xh[0] or xh[-1] < xg[0]:  # one difficulty left before the other began: nothing shared
             continue
-        _, in_g, in_h = np.intersect1d(xg, xh, assume_unique=True, return_indices=True)
+        # Both x strictly increase: a session of g is shared when h has its x where it would be inserted.
+        at = np.searchsorted(xh, xg).clip(max=len(xh) - 1)
+        in_g = np.flatnonzero(xh[at] == xg)
         if len(in_g):
-            total += _concordance(yg[in_g], yh[in_h]) + int(scores[g][in_g] @ scores[h][in_h])
+            in_h = at[in_g]
+            total += _concordance(yg[in_g], yh[in_h]) + int(scores_g[in_g] @ scores_h[in_h])
     return 12 * total  # 18 × 2 (both orders of g and h) × total / 3
 
 
@@ -306,8 +318,9 @@ def kendall_trend(strata: Sequence[Stratum], *, fit: bool = True) -> KendallTren
     slope is the median of all within-stratum pairwise slopes with Sen's (1968) 95% interval; the
     intercept, median(y) − slope × median(x), only with one stratum.
     """
-    s, within, pairs = mann_kendall(strata)
-    between = strata_covariance(strata) if len(strata) > 1 else 0
+    ranks = [_ranks(y) for _x, y in strata]
+    s, within, pairs = _mann_kendall(ranks)
+    between = _strata_covariance(strata, ranks) if len(strata) > 1 else 0
     slope = low = high = intercept = None
     if fit and pairs:
         slope, low, high = sen_slope(strata, variance=within + between)
@@ -337,9 +350,10 @@ def sen_slope(strata: Sequence[Stratum], *, variance: int | None = None) -> tupl
     """
     compared, fitted = _fitted(strata)
     if variance is None or any(len(f[1]) < len(c[1]) for f, c in zip(fitted, compared, strict=True)):
-        variance = sum(_variance_numerator(len(y), np.unique(y, return_counts=True)[1]) for _x, y in fitted)
+        ranks = [_ranks(y) for _x, y in fitted]
+        variance = sum(_variance_numerator(len(rank), counts) for rank, counts in ranks)
         if len(fitted) > 1:
-            variance += strata_covariance(fitted)
+            variance += _strata_covariance(fitted, ranks)
     slopes = _pairwise_slopes(fitted)
     count = len(slopes)
     # 1/18 × the integer, as scipy writes it, so the interval's ranks are scipy's to the last bit.
@@ -368,10 +382,15 @@ def _fitted(strata: Sequence[Stratum]) -> tuple[list[Stratum], list[Stratum]]:
 def _pairwise_slopes(strata: Sequence[Stratum]) -> FloatArray:
     parts = []
     for x, y in strata:
-        gap = x[:, np.newaxis] - x  # gap[j, i] = x_j − x_i: positive for each pair, j the later session
-        later = gap > 0
-        parts.append((y[:, np.newaxis] - y)[later] / gap[later])
+        later, earlier = _pairs(len(x))
+        parts.append((y[later] - y[earlier]) / (x[later] - x[earlier]))
     return np.concatenate(parts)
+
+
+def _pairs(n: int) -> tuple[IntArray, IntArray]:
+    """Index arrays (j, i) of every pair i < j among the first n ≤ _DIRECT_PAIRS values, ordered by j then i."""
+    count = n * (n - 1) // 2
+    return _LATER[:count], _EARLIER[:count]
 
 
 def _later_lower(rank: IntArray) -> int:
@@ -381,7 +400,8 @@ def _later_lower(rank: IntArray) -> int:
     values whose ranks agree above it, count each 0 at that bit after a 1.
     """
     if len(rank) <= _DIRECT_PAIRS:
-        return int(np.count_nonzero(np.triu(rank[:, np.newaxis] > rank, 1)))
+        later, earlier = _pairs(len(rank))
+        return int(np.count_nonzero(rank[earlier] > rank[later]))
     count = 0
     for bit in range(int(rank.max()).bit_length()):
         prefix = rank >> (bit + 1)
@@ -396,28 +416,37 @@ def _later_lower(rank: IntArray) -> int:
 
 def _variance_numerator(n: int, counts: IntArray) -> int:
     """18 × Var(S) of one stratum of n values: n(n−1)(2n+5) less each group of t ties' t(t−1)(2t+5)."""
-    ties = counts[counts > 1].astype(np.int64)
-    return n * (n - 1) * (2 * n + 5) - int(np.sum(ties * (ties - 1) * (2 * ties + 5)))
+    return n * (n - 1) * (2 * n + 5) - int((counts * (counts - 1)) @ (2 * counts + 5))
 
 
 def _tied_pairs(counts: IntArray) -> int:
-    ties = counts[counts > 1].astype(np.int64)
-    return int(np.sum(ties * (ties - 1))) // 2
+    return int(counts @ (counts - 1)) // 2
 
 
-def _rank_scores(y: FloatArray) -> IntArray:
-    """Σ_j sign(y_i − y_j) for each i: how many values are lower than y_i minus how many are higher."""
+def _ranks(y: FloatArray) -> Ranks:
+    """Each value's dense rank (ties share one) and how many values hold each rank: what the test reads of y.
+
+    np.unique's, without the overhead that dominates for the few dozen values of a stratum.
+    """
     ordered = np.sort(y)
-    lower = np.searchsorted(ordered, y, side="left")
-    higher = len(y) - np.searchsorted(ordered, y, side="right")
-    return (lower - higher).astype(np.int64)
+    first = np.ones(len(y), dtype=np.bool_)  # where each rank's run of equal values starts
+    first[1:] = ordered[1:] != ordered[:-1]
+    rank = np.searchsorted(ordered[first], y).astype(np.int64)
+    return rank, np.diff(np.append(np.flatnonzero(first), len(y)))
+
+
+def _rank_scores(rank: IntArray, counts: IntArray) -> IntArray:
+    """Σ_j sign(y_i − y_j) for each i: how many values are lower than y_i minus how many are higher."""
+    up_to = np.cumsum(counts)  # values at or below each rank
+    return ((up_to - counts) - (len(rank) - up_to))[rank].astype(np.int64)
 
 
 def _concordance(a: FloatArray, b: FloatArray) -> int:
     """Σ_{i<j} sign(a_j − a_i)·sign(b_j − b_i), in O(n log² n): concordant minus discordant pairs."""
     n = len(a)
     if n <= _DIRECT_PAIRS:
-        return int(np.sum(np.triu(np.sign(a - a[:, np.newaxis]) * np.sign(b - b[:, np.newaxis]), 1)))
+        # The matrix of pair products is symmetric with a zero diagonal: twice the sum over i < j.
+        return int(np.vdot(np.sign(a - a[:, np.newaxis]), np.sign(b - b[:, np.newaxis]))) // 2
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
     # Sorted by a, then b: a later-lower b is a discordant pair, and ties in a never are (b ascends there).
@@ -480,20 +509,21 @@ class _History:
 
 
 _COUNT_FIELDS = Cell._fields[3:]
+_PER_CELL_FIELDS = ("difficulty", "attempts", "avoided", "rejected", "peak_sum")
 
 
 def _history(cells: Iterable[Cell]) -> _History:
     rows = list(cells)
     columns = list(zip(*rows, strict=True)) if rows else [()] * len(Cell._fields)
-    ordinals = np.fromiter((d.toordinal() for d in columns[0]), np.int64, len(rows))
-    difficulty = np.array(columns[1], dtype=np.int64)
-    counts = np.array(columns[3:], dtype=np.int64).reshape(len(_COUNT_FIELDS), len(rows))
-    column = dict(zip(_COUNT_FIELDS, counts, strict=True))
-    exposures = column["attempts"] - column["avoided"]
+    ordinals = np.fromiter(map(date.toordinal, columns[0]), np.int64, len(rows))
+    # Converting Python ints dominates: only the columns needed per cell become arrays; sum() totals the rest.
+    per_cell = np.array([columns[Cell._fields.index(name)] for name in _PER_CELL_FIELDS], dtype=np.int64)
+    difficulty, attempts, avoided, rejected, peak_sum = per_cell.reshape(len(_PER_CELL_FIELDS), len(rows))
+    exposures = attempts - avoided
     exposed = exposures > 0
     names = sorted(set(columns[2]))
     number = {name: i for i, name in enumerate(names)}
-    category = np.fromiter((number[c] for c in columns[2]), np.int64, len(rows))
+    category = np.fromiter(map(number.__getitem__, columns[2]), np.int64, len(rows))
 
     days, day_index = np.unique(ordinals, return_inverse=True)
 
@@ -507,7 +537,7 @@ def _history(cells: Iterable[Cell]) -> _History:
         """Mean peak per session within each group 0..groups−1 (a difficulty, a category)."""
         keys, key_index = np.unique(group[exposed] * len(days) + day_index[exposed], return_inverse=True)
         key_exposures = np.bincount(key_index, weights=exposures[exposed]).astype(np.int64)
-        key_peaks = np.bincount(key_index, weights=column["peak_sum"][exposed])
+        key_peaks = np.bincount(key_index, weights=peak_sum[exposed])
         bounds = np.searchsorted(keys, np.arange(groups + 1) * len(days))
         return [
             _Points(days[keys[a:b] % len(days)], key_peaks[a:b] / key_exposures[a:b], key_exposures[a:b])
@@ -515,7 +545,7 @@ def _history(cells: Iterable[Cell]) -> _History:
         ]
 
     day_exposures = per_day(exposures)
-    day_peak_sums = per_day(column["peak_sum"])
+    day_peak_sums = per_day(peak_sum)
     day_max_difficulty = np.zeros(len(days), dtype=np.int64)
     np.maximum.at(day_max_difficulty, day_index[exposed], difficulty[exposed])
     is_session = day_exposures > 0
@@ -523,20 +553,20 @@ def _history(cells: Iterable[Cell]) -> _History:
     levels = range(MIN_LEVEL, MAX_LEVEL + 1)
     return _History(
         days=days,
-        day_attempts=per_day(column["attempts"]),
+        day_attempts=per_day(attempts),
         day_exposures=day_exposures,
-        day_rejections=per_day(column["rejected"]),
+        day_rejections=per_day(rejected),
         day_peak_sums=day_peak_sums,
         day_max_difficulty=day_max_difficulty,
         sessions=_Points(days[is_session], day_peak_sums[is_session] / session_exposures, session_exposures),
         session_difficulty=per_day(difficulty * exposures)[is_session] / session_exposures,
         by_difficulty=dict(zip(levels, sessions_by(difficulty - MIN_LEVEL, len(levels)), strict=True)),
         categories=names,
-        category_attempts=per_category(column["attempts"]),
+        category_attempts=per_category(attempts),
         category_exposures=per_category(exposures),
-        category_peak_sums=per_category(column["peak_sum"]),
+        category_peak_sums=per_category(peak_sum),
         by_category=sessions_by(category, len(names)),
-        totals={name: int(values.sum()) for name, values in column.items()},
+        totals={name: sum(values) for name, values in zip(_COUNT_FIELDS, columns[3:], strict=True)},
     )
 
 
@@ -587,7 +617,7 @@ def compute_trend(
         habituation=_habituation(totals),
         expectancy=_expectancy(totals),
         level=_assess(recent, strain, _first_sessions(history)),
-        streak=streak({int(d) for d in sessions.days}, today),
+        streak=streak(set(sessions.days.tolist()), today),
         series=_series(history),
         by_category=_by_category(history, origin),
         support=_support(strain, matched, fall, climb, support_message),
@@ -905,28 +935,20 @@ def _series(history: _History) -> list[SeriesPoint]:
     # Rounded as arrays: one round() per value would cost more than the rest of the series.
     means = _rounded_means(history.day_peak_sums, history.day_exposures)
     rolling = _rounded_means(peak_prefix[ends] - peak_prefix[starts], window_exposures)
-    return [
-        SeriesPoint(
-            date=date.fromordinal(day),
-            attempts=attempts,
-            exposures=exposures,
-            rejections=rejections,
-            mean_distress_peak=mean if exposures else None,
-            rolling_mean_distress_peak=window_mean if window_exposure else None,
-            max_difficulty=hardest or None,
-        )
-        for day, attempts, exposures, rejections, mean, window_mean, window_exposure, hardest in zip(
-            days.tolist(),
+    exposures = history.day_exposures.tolist()
+    # Positional, through map: keyword arguments cost as much again as the rest of the series.
+    return list(
+        map(
+            SeriesPoint,
+            map(date.fromordinal, days.tolist()),
             history.day_attempts.tolist(),
-            history.day_exposures.tolist(),
+            exposures,
             history.day_rejections.tolist(),
-            means,
-            rolling,
-            window_exposures.tolist(),
-            history.day_max_difficulty.tolist(),
-            strict=True,
+            [mean if exposure else None for mean, exposure in zip(means, exposures, strict=True)],
+            [mean if exposure else None for mean, exposure in zip(rolling, window_exposures.tolist(), strict=True)],
+            [hardest or None for hardest in history.day_max_difficulty.tolist()],
         )
-    ]
+    )
 
 
 def _rounded_means(sums: IntArray, counts: IntArray) -> list[float]:
