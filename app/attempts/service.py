@@ -16,6 +16,7 @@ from app.accounts.models import User
 from app.attempts.models import Attempt, IdempotencyRecord
 from app.attempts.schemas import PEAK_REQUIRED, AttemptCreate, AttemptPublic, AttemptUpdate, Outcome, peak_missing
 from app.catalog.models import Challenge
+from app.catalog.rules import loggable_by
 from app.core.db import insert_or_ignore, local_date, local_date_in
 from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.models import utcnow
@@ -42,10 +43,8 @@ def request_hash(data: AttemptCreate) -> str:
 
 
 def _loggable(user_id: Any, challenge_id: Any) -> ColumnElement[bool]:
-    loggable: ColumnElement[bool] = (Challenge.id == challenge_id) & (
-        ((Challenge.owner_id.is_(None)) & (Challenge.status == "published"))
-        | ((Challenge.owner_id == user_id) & (Challenge.status != "archived"))
-    )
+    """The challenge `challenge_id`, if the user may log it: the catalog's rule (`loggable_by`) decides."""
+    loggable: ColumnElement[bool] = (Challenge.id == challenge_id) & loggable_by(user_id)
     return loggable
 
 
@@ -140,44 +139,23 @@ async def _create_attempt(
         # Expired keys go when their owner logs with a key: only this user's rows are
         # touched, so concurrent writers never wait on each other's purge.
         await session.execute(statements.purge_keys, {"user_id": user_id, "cutoff": now - IDEMPOTENCY_RETENTION})
-    values: dict[str, Any] = {
+    # The request's fields, and what the service adds: the columns the INSERT binds (see _bound_columns).
+    values = data.model_dump(exclude={"id", "occurred_at"}) | {
         "id": data.id or uuid.uuid4(),
-        "user_id": user_id,
-        "challenge_id": data.challenge_id,
         "occurred_at": data.occurred_at or now,
-        "outcome": data.outcome,
-        "distress_before": data.distress_before,
-        "distress_peak": data.distress_peak,
-        "distress_after": data.distress_after,
-        "expected_rejection": data.expected_rejection,
-        "notes": data.notes,
+        "user_id": user_id,
         "request_hash": digest,
         "created_at": now,
         "updated_at": now,
     }
-    if idempotency_key is None:
-        inserted = await session.execute(statements.insert_attempt, values)
-    elif statements.insert_keyed_attempt_and_record is not None:
-        inserted = await session.execute(statements.insert_keyed_attempt_and_record, values | {"key": idempotency_key})
-    else:
-        inserted = await session.execute(statements.insert_keyed_attempt, values | {"key": idempotency_key})
-    row = inserted.first()
-    if row is None:
+    public, recorded = await _insert(session, statements, values, idempotency_key)
+    if public is None:
         # Nothing stored: a replay, an id or key already taken, or a challenge this user cannot log.
         replayed = await _replay(session, user_id, data, idempotency_key, digest)
         if replayed is not None:
             return replayed, True
         await _check_loggable(session, user_id, data.challenge_id)
         raise Conflict(RACE)
-    del values["user_id"], values["request_hash"]
-    public = AttemptPublic(**values, difficulty=row.difficulty, category=row.category)
-    if idempotency_key is None:
-        return public, False
-    if statements.insert_keyed_attempt_and_record is not None:
-        recorded = row.recorded
-    else:
-        record = _record(user_id, idempotency_key, digest, public, now)
-        recorded = (await session.execute(statements.insert_record, record)).first() is not None
     if not recorded:
         # The primary key of idempotency_records decides between identical requests racing
         # each other: the loser withdraws its attempt and answers the winner's result.
@@ -187,6 +165,25 @@ async def _create_attempt(
             raise Conflict(RACE)
         return replayed, True
     return public, False
+
+
+async def _insert(
+    session: AsyncSession, statements: "_Statements", values: dict[str, Any], key: str | None
+) -> tuple[AttemptPublic | None, bool]:
+    """Insert the attempt and, with a key, its idempotency record: the answer as stored (None when nothing was)
+    and whether the record was stored (always, without a key). The one place the dialects differ."""
+    if key is None:
+        row = (await session.execute(statements.insert_attempt, values)).first()
+        return (None if row is None else AttemptPublic.model_validate(row)), True
+    if statements.insert_keyed_attempt_and_record is not None:
+        row = (await session.execute(statements.insert_keyed_attempt_and_record, values | {"key": key})).first()
+        return (None, False) if row is None else (AttemptPublic.model_validate(row), row.recorded)
+    row = (await session.execute(statements.insert_keyed_attempt, values | {"key": key})).first()
+    if row is None:
+        return None, False
+    public = AttemptPublic.model_validate(row)
+    record = _record(values["user_id"], key, values["request_hash"], public, values["created_at"])
+    return public, (await session.execute(statements.insert_record, record)).first() is not None
 
 
 # The purge is a statement of its own, so it runs at most once an hour per user in each
@@ -218,21 +215,14 @@ class _Statements:
     insert_keyed_attempt_and_record: Any | None
 
 
-_ATTEMPT_VALUES = (
-    "id",
-    "user_id",
-    "challenge_id",
-    "occurred_at",
-    "outcome",
-    "distress_before",
-    "distress_peak",
-    "distress_after",
-    "expected_rejection",
-    "notes",
-    "request_hash",
-    "created_at",
-    "updated_at",
-)
+# Columns the write path fills from elsewhere than the request: copied from the challenge as it is now,
+# and the session day derived from `occurred_at` in the account's time zone. Every other column is bound.
+_FROM_CHALLENGE = {"difficulty": Challenge.difficulty, "category": Challenge.category_slug}
+_DERIVED = ("local_date",)
+
+
+def _bound_columns(attempts: Table) -> list[str]:
+    return [c.name for c in attempts.c if c.name not in (*_FROM_CHALLENGE, *_DERIVED)]
 
 
 @functools.cache
@@ -243,35 +233,33 @@ def _statements(dialect: str) -> _Statements:
     """
     attempts, records = cast(Table, Attempt.__table__), cast(Table, IdempotencyRecord.__table__)
     user_id = bindparam("user_id", type_=attempts.c.user_id.type)
-    values = {name: bindparam(name, type_=attempts.c[name].type) for name in _ATTEMPT_VALUES}
+    values = {name: bindparam(name, type_=attempts.c[name].type) for name in _bound_columns(attempts)}
     values["user_id"] = user_id
     # The session day in the account's time zone, read by the same statement: a deleted account gives NULL,
     # which the NOT NULL column refuses like the foreign key does.
     zone = select(User.timezone).where(User.id == user_id).scalar_subquery()
     # INSERT … SELECT from the challenge: nothing is stored unless it is loggable by this user.
-    source = select(
-        *values.values(),
-        Challenge.difficulty,
-        Challenge.category_slug,
-        local_date(values["occurred_at"], zone),
-    ).where(_loggable(user_id, bindparam("challenge_id", type_=attempts.c.challenge_id.type)))
+    source = select(*values.values(), *_FROM_CHALLENGE.values(), local_date(values["occurred_at"], zone)).where(
+        _loggable(user_id, values["challenge_id"])
+    )
     key_unused = ~exists().where(records.c.user_id == user_id, records.c.key == bindparam("key"))
 
     def insert_attempt(query: Select[Any]) -> Any:
         return (
             insert_or_ignore(dialect, attempts)
-            .from_select([*_ATTEMPT_VALUES, "difficulty", "category", "local_date"], query)
+            .from_select([*values, *_FROM_CHALLENGE, *_DERIVED], query)
             .on_conflict_do_nothing(index_elements=[attempts.c.id])
         )
 
+    # The answer is AttemptPublic's fields of the row as stored; so is the replayed body.
+    public = [attempts.c[name] for name in AttemptPublic.model_fields]
     insert_record = insert_or_ignore(dialect, records).on_conflict_do_nothing()
     keyed_and_recorded = None
     if dialect == "postgresql":
-        # The record keeps the attempt's row as stored (less the owner and the digest), built
-        # by the database from what the INSERT returns; the outer SELECT says whether it was
-        # stored, as the separate record insert's RETURNING does on SQLite.
+        # The record is built by the database from what the INSERT returns; the outer SELECT says whether
+        # it was stored, as the separate record insert's RETURNING does on SQLite.
         inserted = insert_attempt(source.where(key_unused)).returning(*attempts.c).cte("inserted")
-        stored_row = func.to_jsonb(inserted.table_valued()).op("-")("user_id").op("-")("request_hash")
+        body = func.jsonb_build_object(*(part for c in public for part in (literal(c.name), inserted.c[c.name])))
         recorded = (
             insert_record.from_select(
                 ["user_id", "key", "request_hash", "status_code", "response_body", "created_at"],
@@ -280,7 +268,7 @@ def _statements(dialect: str) -> _Statements:
                     bindparam("key", type_=records.c.key.type),
                     inserted.c.request_hash,
                     literal(201, records.c.status_code.type),
-                    stored_row.cast(records.c.response_body.type),
+                    body.cast(records.c.response_body.type),
                     inserted.c.created_at,
                 ),
             )
@@ -288,13 +276,12 @@ def _statements(dialect: str) -> _Statements:
             .cte("recorded")
         )
         keyed_and_recorded = select(
-            inserted.c.difficulty, inserted.c.category, exists(select(recorded.c.key)).label("recorded")
+            *(inserted.c[c.name] for c in public), exists(select(recorded.c.key)).label("recorded")
         )
-    returned = (attempts.c.difficulty, attempts.c.category)
     return _Statements(
         purge_keys=delete(records).where(records.c.user_id == user_id, records.c.created_at < bindparam("cutoff")),
-        insert_attempt=insert_attempt(source).returning(*returned),
-        insert_keyed_attempt=insert_attempt(source.where(key_unused)).returning(*returned),
+        insert_attempt=insert_attempt(source).returning(*public),
+        insert_keyed_attempt=insert_attempt(source.where(key_unused)).returning(*public),
         insert_record=insert_record.returning(records.c.key),
         insert_keyed_attempt_and_record=keyed_and_recorded,
     )
