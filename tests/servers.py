@@ -110,8 +110,9 @@ class ThrowawayPostgres:
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data} -c fsync=off"
         self._pg_ctl("start", "-w", "-t", "30", "-l", str(self.data / "server.log"), "-o", options)
 
-    def stop(self) -> None:
-        self._pg_ctl("stop", "-m", "fast", "-w")
+    def stop(self, mode: str = "fast") -> None:
+        """`pg_ctl stop -m <mode>`: `fast` shuts down cleanly; `immediate` kills the server as a crash would."""
+        self._pg_ctl("stop", "-m", mode, "-w")
 
 
 @contextmanager

@@ -5,17 +5,21 @@ Handlers raise an `AppError`; one set of exception handlers renders every 4xx an
 unexpected crashes) as `application/problem+json`.
 """
 
+import errno
 import logging
-from collections.abc import Sequence
+import socket
+import sqlite3
+from collections.abc import Iterator, Sequence
 from http import HTTPStatus
 from typing import Any, ClassVar
 
+import asyncpg  # type: ignore[import-untyped]
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import iter_route_contexts
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, SQLAlchemyError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import compile_path
@@ -200,25 +204,117 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(exc.status_code, detail, headers=headers or None)
 
 
-async def _database_error(_request: Request, exc: Exception) -> JSONResponse:
-    if isinstance(exc, DBAPIError) and not _is_connectivity_error(exc):
-        return await _unhandled(_request, exc)
-    logger.warning("database unavailable: %s", type(exc.__cause__ or exc).__name__)
-    return await _app_error(_request, ServiceUnavailable())
+# What says "the database is out of reach", by type and SQLSTATE, never by message text: a
+# message is prose (and may quote user data), so "connection" in one says nothing.
+#
+# SQLSTATEs of a database that is gone or refuses us for now: class 08 (connection exception:
+# refused, lost, broken mid-transaction) but 08P01, a protocol violation, which is a bug;
+# 57P01-57P03, the server shutting down, crashed or not yet accepting connections (in recovery
+# after a crash); 53300, too many connections, the server refusing one more until others go.
+_OUTAGE_SQLSTATE_CLASSES = ("08",)
+_OUTAGE_SQLSTATES = frozenset({"57P01", "57P02", "57P03", "53300"})
+_NOT_OUTAGE_SQLSTATES = frozenset({"08P01"})
+# The socket's errors when the server or the network to it is gone (a ConnectionError or a
+# TimeoutError is one by type already).
+_NETWORK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ENOTCONN,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETUNREACH,
+        errno.ENETDOWN,
+        errno.ENETRESET,
+        errno.EADDRNOTAVAIL,
+    }
+)
+# SQLite (primary result codes): the file is locked past the busy timeout (another writer holds
+# it; the retry succeeds, as after a pool timeout on PostgreSQL) or cannot be read or opened (its
+# disk is gone, as a server would be). SQLITE_FULL, _CORRUPT, _READONLY and the rest need an
+# operator or are bugs: 500.
+_SQLITE_OUTAGE_CODES = frozenset(
+    {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_CANTOPEN}
+)
+# SQLAlchemy's pool: it threw a dead connection away, or no connection came free within the pool
+# timeout. (asyncpg has a class per SQLSTATE, `sqlstate` on the class: its PostgresConnectionError
+# family, CannotConnectNowError, AdminShutdownError, CrashShutdownError and TooManyConnectionsError
+# are the SQLSTATEs above.)
+_OUTAGE_TYPES: tuple[type[BaseException], ...] = (DisconnectionError, PoolTimeoutError)
+# Every type a database outage can reach the handlers as: SQLAlchemy's wrappers and the pool's
+# errors, the socket's `OSError` and the driver's own errors escaping unwrapped (from connecting
+# while the pool checks a connection out). `_database_error` answers the outages among them 503
+# and the rest 500.
+DATABASE_ERROR_TYPES: tuple[type[Exception], ...] = (
+    SQLAlchemyError,
+    OSError,
+    asyncpg.exceptions.PostgresError,
+    asyncpg.exceptions.InterfaceError,
+)
 
 
-def _is_connectivity_error(exc: DBAPIError) -> bool:
-    if exc.connection_invalidated:
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc`, then what it wraps: the DB-API error under SQLAlchemy's (`.orig`), the driver's
+    under the DB-API adapter's (`raise ... from`). Not `__context__`: an error raised while
+    another was being handled was not caused by it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        orig = current.orig if isinstance(current, DBAPIError) else None
+        current = orig if isinstance(orig, BaseException) and id(orig) not in seen else current.__cause__
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    # asyncpg's errors and SQLAlchemy's adaptations of them carry `sqlstate`; psycopg's too.
+    code = getattr(exc, "sqlstate", None)
+    return code if isinstance(code, str) and len(code) == 5 else None
+
+
+def _is_outage_itself(exc: BaseException) -> bool:
+    if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+        # The dialect's own verdict: the connection this statement ran on is dead.
         return True
-    orig = exc.orig
-    name = type(orig).__name__ if orig is not None else ""
-    text = str(orig).lower() if orig is not None else ""
-    return (
-        isinstance(orig, (ConnectionError, OSError, TimeoutError))
-        or name in {"ConnectionDoesNotExistError", "CannotConnectNowError", "InterfaceError"}
-        or "connection" in text
-        or "database is locked" in text
-    )
+    if (code := _sqlstate(exc)) is not None:
+        return code not in _NOT_OUTAGE_SQLSTATES and (
+            code in _OUTAGE_SQLSTATES or code.startswith(_OUTAGE_SQLSTATE_CLASSES)
+        )
+    if isinstance(exc, _OUTAGE_TYPES):
+        return True
+    if isinstance(exc, sqlite3.Error):
+        return getattr(exc, "sqlite_errorcode", -1) & 0xFF in _SQLITE_OUTAGE_CODES
+    return isinstance(exc, OSError) and _is_network_error(exc)
+
+
+def _is_network_error(exc: OSError) -> bool:
+    if isinstance(exc, (ConnectionError, TimeoutError, socket.gaierror)):
+        # TimeoutError is also asyncio's: a connect or command timeout.
+        return True
+    if type(exc) is OSError and exc.errno is None:
+        # asyncio's create_connection reports every address of the host refusing as one bare OSError.
+        return True
+    return exc.errno in _NETWORK_ERRNOS
+
+
+def _is_connectivity_error(exc: BaseException) -> bool:
+    """Whether `exc` says the database is out of reach (down, crashed, restarting, unreachable, full up)."""
+    return any(_is_outage_itself(cause) for cause in _causes(exc))
+
+
+def _type_chain(exc: BaseException) -> str:
+    # Types only: messages may quote user data.
+    return " <- ".join(type(cause).__name__ for cause in _causes(exc))
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if not _is_connectivity_error(exc):
+        return await _unhandled(request, exc)
+    logger.warning("database unavailable: %s", _type_chain(exc))
+    return await _app_error(request, ServiceUnavailable())
 
 
 async def _unhandled(request: Request, exc: Exception) -> JSONResponse:
@@ -233,7 +329,6 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(AppError, _app_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(DBAPIError, _database_error)
-    app.add_exception_handler(PoolTimeoutError, _database_error)
-    app.add_exception_handler(OSError, _database_error)
+    for database_error in DATABASE_ERROR_TYPES:
+        app.add_exception_handler(database_error, _database_error)
     app.add_exception_handler(Exception, _unhandled)
