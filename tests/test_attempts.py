@@ -15,6 +15,7 @@ from app.catalog.models import Challenge
 from app.core.config import Settings
 from app.core.models import utcnow
 from tests.conftest import Account, MakeAttempt, MakeChallenge
+from tests.test_catalog import ACCESS_CASES, Access, make_case
 
 ATTEMPTS = "/api/v1/attempts"
 PROBLEM = "application/problem+json"
@@ -307,6 +308,22 @@ async def test_unloggable_challenges_all_answer_the_same_422(
     ]
     assert all(answer == answers[0] for answer in answers)
     assert await count(session, Attempt) == 0
+
+
+@pytest.mark.parametrize("rule", ACCESS_CASES)
+async def test_who_logs_a_challenge(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_challenge: MakeChallenge, rule: Access
+) -> None:
+    """What is loggable follows the catalog's rules (the table in test_catalog.py), and stays readable."""
+    challenge = await make_case(make_challenge, rule, alice, bob)
+    response = await client.post(ATTEMPTS, json=attempt_body(challenge), headers=alice.headers)
+    if rule.log:
+        assert response.status_code == 201, response.text
+        assert response.json()["challenge_id"] == str(challenge.id)
+        read = await client.get(f"/api/v1/challenges/{challenge.id}", headers=alice.headers)
+        assert read.status_code == 200
+    else:
+        assert assert_problem(response, 422)["errors"][0]["type"] == "challenge_not_found"
 
 
 async def test_own_custom_challenge_can_be_logged(

@@ -1,5 +1,6 @@
 """The catalog as users see it: visibility, custom challenges, filters, search and pagination."""
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -7,7 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.catalog.models import Category, Challenge
+from app.catalog.models import Category, Challenge, ChallengeStatus
 from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge
 
 CHALLENGES = "/api/v1/challenges"
@@ -37,6 +38,77 @@ async def list_all(client: httpx.AsyncClient, account: Account, **params: Any) -
         cursor = body["next_cursor"]
         if cursor is None:
             return items
+
+
+# --- who may read, list and log what ---------------------------------------------
+#
+# The rules as README's catalog section, the OpenAPI descriptions and app/catalog/rules.py state
+# them, seen by Alice, for a challenge of each owner in each status. `GET /me/next-challenges`
+# picks from what is listed. test_attempts.py and test_progress_api.py check the same table.
+
+
+@dataclass(frozen=True)
+class Access:
+    owner: str  # "catalog", "own" (Alice's) or "other" (Bob's)
+    status: ChallengeStatus
+    read: bool  # GET /challenges/{id}
+    listed: bool  # GET /challenges, and a candidate for GET /me/next-challenges
+    log: bool  # POST /attempts
+
+    def __str__(self) -> str:
+        return f"{self.owner}-{self.status}"
+
+
+D, P, A = ChallengeStatus.DRAFT, ChallengeStatus.PUBLISHED, ChallengeStatus.ARCHIVED
+ACCESS_RULES = [
+    Access("catalog", D, read=False, listed=False, log=False),
+    Access("catalog", P, read=True, listed=True, log=True),
+    Access("catalog", A, read=True, listed=False, log=False),
+    Access("own", D, read=True, listed=True, log=True),
+    Access("own", P, read=True, listed=True, log=True),
+    Access("own", A, read=True, listed=False, log=False),
+    Access("other", D, read=False, listed=False, log=False),
+    Access("other", P, read=False, listed=False, log=False),
+    Access("other", A, read=False, listed=False, log=False),
+]
+ACCESS_CASES = [pytest.param(rule, id=str(rule)) for rule in ACCESS_RULES]
+
+
+async def make_case(make_challenge: MakeChallenge, rule: Access, alice: Account, bob: Account) -> Challenge:
+    """The challenge a rule is about: difficulty 2, so it is what a new user is offered next."""
+    owner = {"catalog": None, "own": alice.user, "other": bob.user}[rule.owner]
+    return await make_challenge(difficulty=2, status=rule.status, owner=owner)
+
+
+def test_the_rules_cover_every_owner_and_status_and_nest() -> None:
+    assert {(rule.owner, rule.status) for rule in ACCESS_RULES} == {
+        (owner, status) for owner in ("catalog", "own", "other") for status in ChallengeStatus
+    }
+    for rule in ACCESS_RULES:
+        # What you can log you can list, and what you can list you can read.
+        assert rule.log <= rule.listed <= rule.read, rule
+
+
+@pytest.mark.parametrize("rule", ACCESS_CASES)
+async def test_who_reads_and_lists_a_challenge(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_challenge: MakeChallenge, rule: Access
+) -> None:
+    challenge = await make_case(make_challenge, rule, alice, bob)
+    read = await client.get(f"{CHALLENGES}/{challenge.id}", headers=alice.headers)
+    assert read.status_code == (200 if rule.read else 404), read.text
+    if rule.read:
+        assert read.json()["status"] == rule.status
+        assert read.json()["is_custom"] is (rule.owner != "catalog")
+    else:
+        # Nothing tells a hidden challenge from an unknown id.
+        unknown = await client.get(f"{CHALLENGES}/00000000-0000-0000-0000-000000000000", headers=alice.headers)
+        assert {k: v for k, v in read.json().items() if k != "instance"} == {
+            k: v for k, v in unknown.json().items() if k != "instance"
+        }
+    assert (str(challenge.id) in {i["id"] for i in await list_all(client, alice)}) is rule.listed
+    is_custom = "true" if rule.owner != "catalog" else "false"
+    listed = {i["id"] for i in await list_all(client, alice, is_custom=is_custom)}
+    assert (str(challenge.id) in listed) is rule.listed
 
 
 # --- auth and categories --------------------------------------------------------

@@ -19,6 +19,7 @@ from app.main import create_app
 from app.progress.schemas import TrendPublic
 from app.progress.service import cells_query, recent_query
 from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge, MakeUser
+from tests.test_catalog import ACCESS_CASES, Access, make_case
 
 TREND = "/api/v1/me/trend"
 NEXT = "/api/v1/me/next-challenges"
@@ -358,6 +359,18 @@ async def test_next_challenges_only_offer_published_catalog_and_own_ones(
     items = await get_next(client, alice, limit="50")
     assert {c["id"] for c in items} == {str(published.id), str(own.id)}
     assert {c["id"]: c["is_custom"] for c in items} == {str(published.id): False, str(own.id): True}
+
+
+@pytest.mark.parametrize("rule", ACCESS_CASES)
+async def test_next_challenges_offer_what_is_listed(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_challenge: MakeChallenge, rule: Access
+) -> None:
+    """Candidates follow the catalog's rules (the table in test_catalog.py): exactly what is listed."""
+    challenge = await make_case(make_challenge, rule, alice, bob)
+    offered = {c["id"] for c in await get_next(client, alice, limit="50")}
+    assert (str(challenge.id) in offered) is rule.listed
+    listed = await client.get("/api/v1/challenges", headers=alice.headers, params={"limit": "50"})
+    assert (str(challenge.id) in {c["id"] for c in listed.json()["items"]}) is rule.listed
 
 
 async def test_next_challenges_skip_what_was_attempted_in_the_last_seven_days(

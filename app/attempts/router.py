@@ -44,8 +44,9 @@ async def create_attempt(
     """Log one exposure: the outcome and your distress (SUDS 0–100) before, at the peak and after.
 
     The answer keeps the challenge's `difficulty` and `category` as they are now, so later changes to the
-    challenge never rewrite your history. Only published catalog challenges and your own can be logged;
-    any other `challenge_id` answers 422.
+    challenge never rewrite your history. Only challenges listed for you in
+    `GET /api/v1/challenges` can be logged: published catalog ones and your own that are not archived;
+    any other `challenge_id` (archived, a catalog draft, someone else's, unknown) answers 422.
 
     **Safe to retry** (e.g. from a phone that was offline): send a client-made `id`, an `Idempotency-Key`
     header, or both. The same request again answers the first result with 201 and

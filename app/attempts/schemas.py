@@ -68,7 +68,10 @@ class AttemptCreate(InputModel):
         examples=["0b6f4a52-8f7e-4c39-9a57-2f1f3b0c6a11"],
     )
     challenge_id: uuid.UUID = Field(
-        description="A published catalog challenge or one of your own challenges.",
+        description="A challenge listed for you in `GET /api/v1/challenges`: a published catalog challenge, "
+        "or one of your own that is not archived (drafts included). Archived challenges keep their attempts "
+        "but take no new ones; the catalog's drafts and other people's challenges are refused like an "
+        "unknown id (422 `challenge_not_found`).",
         examples=["5d0c7f7e-3a4b-4f8e-9a3c-1b2d3e4f5a6b"],
     )
     occurred_at: OccurredAt | None = Field(

@@ -9,6 +9,7 @@ from pydantic import Field, WithJsonSchema
 
 from app.accounts.dependencies import AdminUser
 from app.catalog import importer, service
+from app.catalog.models import ChallengeStatus
 from app.catalog.router import CatalogFilters, ChallengeId, Cursor
 from app.catalog.schemas import (
     MAX_IMPORT_ITEMS,
@@ -20,7 +21,6 @@ from app.catalog.schemas import (
     CategoryPublic,
     CategoryUpdate,
     ChallengeImportItem,
-    ChallengeStatus,
     ImportResult,
 )
 from app.catalog.service import IfMatch
@@ -119,12 +119,15 @@ async def create_challenge(
 
 
 # Bad items are answered in `rejected` (with 200), not refused, so the documented item is
-# "a challenge, or anything else": the schema must accept what the route accepts.
+# "a challenge, or anything else": the schema must accept what the route accepts. Its `status`
+# refers to the `ChallengeStatus` component the other challenge schemas share, not to a local `$defs`.
+_IMPORT_ITEM_SCHEMA = ChallengeImportItem.model_json_schema(ref_template="#/components/schemas/{model}")
+_IMPORT_ITEM_SCHEMA.pop("$defs", None)
 ImportItem = Annotated[
     Any,
     WithJsonSchema(
         {
-            "anyOf": [ChallengeImportItem.model_json_schema(), {}],
+            "anyOf": [_IMPORT_ITEM_SCHEMA, {}],
             "description": "A challenge, as in the first shape. An item of any other shape is not refused: "
             "it is listed in `rejected` with its reasons.",
         }

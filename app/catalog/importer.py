@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
-from app.catalog.models import Category, Challenge
+from app.catalog.models import Category, Challenge, ChallengeStatus
 from app.catalog.schemas import (
     SLUG_PATTERN,
     CategoryCreate,
@@ -166,7 +166,7 @@ async def import_challenges(
             continue
         values = item.model_dump(exclude={"slug", "status"})
         if challenge is None:
-            row = Challenge(slug=item.slug, status=item.status or "published", **_columns(values))
+            row = Challenge(slug=item.slug, status=item.status or ChallengeStatus.PUBLISHED, **_columns(values))
             outcome = await _insert(session, row, update_existing=update_existing)
         elif update_existing:
             outcome = await _update(session, challenge, values | ({"status": item.status} if item.status else {}))

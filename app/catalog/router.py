@@ -89,6 +89,10 @@ async def list_challenges(
 ) -> Page[ChallengePublic]:
     """The published catalog plus your own custom challenges, easiest first (then by title).
 
+    Listed: published catalog challenges, and your own that are not archived (drafts included).
+    Not listed: the catalog's drafts and archived challenges, your own archived ones (read them by id)
+    and other people's. Everything listed here can be logged (`POST /api/v1/attempts`) and read by id.
+
     Pages stay consistent while challenges are added: follow `next_cursor` until it is null.
     """
     filters = dataclasses.replace(filters, is_custom=is_custom)
@@ -119,7 +123,12 @@ async def create_challenge(data: ChallengeCreate, user: CurrentUser, session: Se
     summary="One challenge",
 )
 async def read_challenge(challenge_id: ChallengeId, user: CurrentUser, session: SessionDep) -> ChallengePublic:
-    """A catalog challenge or one of your own. Archived catalog challenges stay readable for your history."""
+    """A catalog challenge that is not a draft, or any of your own (archived included).
+
+    Archived challenges stay readable, so the attempts that refer to them keep their context, but they are
+    no longer listed or loggable. The catalog's drafts and other people's challenges answer 404, as an
+    unknown id does.
+    """
     return ChallengePublic.model_validate(await service.get_challenge(session, user, challenge_id))
 
 

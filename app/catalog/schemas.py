@@ -1,14 +1,13 @@
 import uuid
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import AliasChoices, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, field_validator
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema
 
+from app.catalog.models import ChallengeStatus
 from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, SingleLine
-
-ChallengeStatus = Literal["draft", "published", "archived"]
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_IMPORT_ITEMS = 1000
@@ -247,7 +246,7 @@ class AdminChallengeCreate(InputModel):
     category: CategorySlug
     difficulty: Difficulty
     tips: Tips = Field(default_factory=list)
-    status: StatusField = "draft"
+    status: StatusField = ChallengeStatus.DRAFT
 
 
 class AdminChallengeUpdate(ChallengeUpdate):

@@ -5,14 +5,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Select, delete, exists, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.exc import StaleDataError
 
 from app.accounts.models import User
-from app.attempts.models import Attempt
-from app.catalog.models import Category, Challenge
+from app.catalog.models import Category, Challenge, ChallengeStatus
+from app.catalog.rules import listed_for, readable_by
 from app.catalog.schemas import (
     AdminChallengeCreate,
     AdminChallengeUpdate,
@@ -36,7 +36,7 @@ class ChallengeFilters:
     difficulty_min: int | None = None
     difficulty_max: int | None = None
     q: str | None = None
-    status: str | None = None
+    status: ChallengeStatus | None = None
     is_custom: bool | None = None
 
 
@@ -138,50 +138,38 @@ def _apply_filters(query: Select[Challenge], filters: ChallengeFilters) -> Selec
     return query
 
 
-async def _has_attempts(session: AsyncSession, challenge: Challenge) -> bool:
-    return bool(await session.scalar(select(exists().where(Attempt.challenge_id == challenge.id))))
-
-
 async def _remove_or_archive(session: AsyncSession, challenge: Challenge) -> bool:
-    """Delete the challenge, or archive it when attempts refer to it; True when archived."""
-    if not await _has_attempts(session, challenge):
-        try:
-            async with session.begin_nested():
-                await session.execute(delete(Challenge).where(Challenge.id == challenge.id))
-        except IntegrityError:
-            pass  # an attempt was logged meanwhile: its foreign key keeps the row, so archive
-        else:
-            return False
-    await save_changes(session, challenge, {"status": "archived"})
-    return True
+    """Delete the challenge, or archive it when attempts refer to it; True when archived.
+
+    The DELETE itself asks: the attempts' foreign key refuses it when any refer to the
+    challenge, even one logged a moment ago. The savepoint keeps the refusal from spoiling
+    the request's transaction, so the challenge can be archived instead.
+    """
+    try:
+        async with session.begin_nested():
+            await session.execute(delete(Challenge).where(Challenge.id == challenge.id))
+    except IntegrityError:
+        await save_changes(session, challenge, {"status": ChallengeStatus.ARCHIVED})
+        return True
+    return False
 
 
 # --- the catalog as users see it ------------------------------------------------
 
 
-def _listed_for(user: User) -> ColumnElement[bool]:
-    return (Challenge.status == "published") & or_(Challenge.owner_id.is_(None), Challenge.owner_id == user.id)
-
-
 async def list_challenges(
     session: AsyncSession, user: User, filters: ChallengeFilters, limit: int, cursor: str | None
 ) -> tuple[list[Challenge], str | None]:
-    query = _apply_filters(select(Challenge).where(_listed_for(user)), filters)
+    query = _apply_filters(select(Challenge).where(listed_for(user.id)), filters)
     return await paginate(session, query, PAGE_KEYS, limit=limit, cursor=cursor)
 
 
 async def get_challenge(session: AsyncSession, user: User, challenge_id: uuid.UUID) -> Challenge:
-    """A catalog challenge that is not a draft, or one of the user's own.
-
-    Archived ones stay readable so the attempts that refer to them keep their context.
-    """
-    challenge = await session.get(Challenge, challenge_id)
-    if challenge is not None:
-        if challenge.owner_id is None and challenge.status != "draft":
-            return challenge
-        if challenge.owner_id == user.id:
-            return challenge
-    raise NotFound("No challenge with that id.")
+    """The challenge, if the user may read it (see `readable_by`); else 404, whether it exists or not."""
+    challenge = await session.scalar(select(Challenge).where(Challenge.id == challenge_id, readable_by(user.id)))
+    if challenge is None:
+        raise NotFound("No challenge with that id.")
+    return challenge
 
 
 async def _own_challenge(session: AsyncSession, user: User, challenge_id: uuid.UUID) -> Challenge:
@@ -206,7 +194,7 @@ async def create_custom_challenge(session: AsyncSession, user: User, data: Chall
         category_slug=data.category,
         difficulty=data.difficulty,
         tips=data.tips,
-        status="published",
+        status=ChallengeStatus.PUBLISHED,
         owner_id=user.id,
     )
     session.add(challenge)

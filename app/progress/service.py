@@ -7,12 +7,13 @@ from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, Integer, Select, case, func, literal_column, or_, select
+from sqlalchemy import ColumnElement, Integer, Select, case, func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.attempts.models import Attempt
 from app.catalog.models import Challenge
+from app.catalog.rules import listed_for
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import stats
@@ -154,18 +155,15 @@ def entity_tags(if_none_match: str | None) -> list[str]:
 async def next_challenges(session: AsyncSession, user: User, limit: int) -> list[Challenge]:
     """Challenges at the recommended difficulty, nearest levels next, varied across categories.
 
-    Candidates are published catalog challenges and the caller's own, minus any the
-    caller attempted (in any way, avoided included) in the last 7 days.
+    Candidates are the challenges listed for the caller (the catalog's `listed_for`: the
+    published catalog and the caller's own that are not archived), minus any the caller
+    attempted (in any way, avoided included) in the last 7 days.
     """
     level = stats.assess_level(*await load_practice(session, user.id))
     recent = select(Attempt.challenge_id).where(
         Attempt.user_id == user.id, Attempt.occurred_at >= utcnow() - timedelta(days=RECENT_DAYS)
     )
-    eligible = (
-        Challenge.status == "published",
-        or_(Challenge.owner_id.is_(None), Challenge.owner_id == user.id),
-        Challenge.id.not_in(recent),
-    )
+    eligible = (listed_for(user.id), Challenge.id.not_in(recent))
     counts = await session.execute(
         select(Challenge.difficulty, func.count()).where(*eligible).group_by(Challenge.difficulty)
     )
