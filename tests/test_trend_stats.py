@@ -9,6 +9,7 @@ from dataclasses import fields, is_dataclass
 from datetime import date, timedelta
 from typing import Any
 
+import numpy as np
 import pytest
 from pydantic import BaseModel
 
@@ -604,3 +605,15 @@ def test_a_step_down_names_both_reasons_when_both_fired() -> None:
         "4 of the last 5 asks you made peaked at 85 or more and your last 5 practice days averaged a peak "
         "distress of 87.8: step down to difficulty 2 for a while.",
     )
+
+
+@pytest.mark.parametrize("n", [257, 288, 511, 512, 513, 1000, 1025])
+@pytest.mark.parametrize("levels", [3, 40, 10_000])
+def test_s_counts_every_pair_whatever_the_length_and_the_ties(n: int, levels: int) -> None:
+    # Past stats._DIRECT_PAIRS values, S is counted run by run: lengths on and off the runs' boundaries.
+    rng = np.random.default_rng(n * levels)
+    x = np.arange(n, dtype=np.float64)
+    y = rng.integers(0, levels, n) / 4
+    s, _within, pairs = stats.mann_kendall([(x, y)])
+    assert s == int(np.sum(np.triu(np.sign(y - y[:, np.newaxis]), 1)))
+    assert pairs == n * (n - 1) // 2

@@ -25,7 +25,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -70,8 +70,9 @@ Z_95 = 1.959963984540054
 # spaced in time (first and last kept): 200 for a single line, fewer with several strata.
 # The test (S, p) always sees every session.
 MAX_FIT_PAIRS = 20_000
-# Up to this many values, counting pairs on the n × n comparison matrix is faster than O(n log² n).
+# Up to this many values, comparing every pair is faster than counting pairs in O(n log n).
 _DIRECT_PAIRS = 256
+_FIRST_RUN = 32  # `_later_lower` compares every pair within runs of this many values (the fastest measured)
 # `_pairs`' table. Fitted strata never exceed _fit_sessions(1) = 200 sessions, so it serves the fit too.
 _LATER, _EARLIER = np.tril_indices(_DIRECT_PAIRS, -1)
 WEEK_DAYS = 7
@@ -294,7 +295,7 @@ def _strata_covariance(strata: Sequence[Stratum], ranks: Sequence[Ranks]) -> int
         if xg[-1] < xh[0] or xh[-1] < xg[0]:  # one difficulty left before the other began: nothing shared
             continue
         # Both x strictly increase: a session of g is shared when h has its x where it would be inserted.
-        at = np.searchsorted(xh, xg).clip(max=len(xh) - 1)
+        at = np.minimum(np.searchsorted(xh, xg), len(xh) - 1)
         in_g = np.flatnonzero(xh[at] == xg)
         if len(in_g):
             in_h = at[in_g]
@@ -326,7 +327,7 @@ def kendall_trend(strata: Sequence[Stratum], *, fit: bool = True) -> KendallTren
         slope, low, high = sen_slope(strata, variance=within + between)
         if len(strata) == 1:
             x, y = strata[0]
-            intercept = float(np.median(y)) - slope * float(np.median(x))
+            intercept = _median(y) - slope * _median(x)
     return KendallTrend(
         s=s,
         var_s=within / 18,
@@ -362,14 +363,36 @@ def sen_slope(strata: Sequence[Stratum], *, variance: int | None = None) -> tupl
     low_rank = max(round((count - spread) / 2) - 1, 0)
     high_rank = min(round((count + spread) / 2), count - 1)
     middle = ((count - 1) // 2, count // 2)
-    ordered = np.partition(slopes, sorted({low_rank, high_rank, *middle}))
+    wanted = sorted({low_rank, high_rank, *middle})
+    ordered = dict(zip(wanted, _order_statistics(slopes, wanted), strict=True))
     median = float((ordered[middle[0]] + ordered[middle[1]]) / 2)
     return median, float(ordered[low_rank]), float(ordered[high_rank])
 
 
 def median_slope(strata: Sequence[Stratum]) -> float:
     """Sen's slope alone (`sen_slope` without its interval), for lines that show no interval."""
-    return float(np.median(_pairwise_slopes(_fitted(strata)[1])))
+    return _median(_pairwise_slopes(_fitted(strata)[1]))
+
+
+def _median(values: FloatArray) -> float:
+    """np.median's value, the middle one or the mean of the middle two, at a fraction of its overhead."""
+    lower, upper = _order_statistics(values, ((len(values) - 1) // 2, len(values) // 2))
+    return float((lower + upper) / 2)
+
+
+def _order_statistics(values: FloatArray, ranks: Sequence[int]) -> list[np.float64]:
+    """The values that sorting would put at these ranks (ascending), one rank per np.partition.
+
+    Each rank is looked for among the values from the one before on. np.partition given several ranks at
+    once takes up to ten times as long on the tens of thousands of pairwise slopes of a long history.
+    """
+    found = []
+    start = 0
+    for rank in ranks:
+        values = np.partition(values, rank - start)[rank - start :]
+        start = rank
+        found.append(values[0])
+    return found
 
 
 def _fitted(strata: Sequence[Stratum]) -> tuple[list[Stratum], list[Stratum]]:
@@ -380,6 +403,7 @@ def _fitted(strata: Sequence[Stratum]) -> tuple[list[Stratum], list[Stratum]]:
 
 
 def _pairwise_slopes(strata: Sequence[Stratum]) -> FloatArray:
+    """(y_j − y_i) / (x_j − x_i) for every pair i < j within each stratum, x strictly increasing."""
     parts = []
     for x, y in strata:
         later, earlier = _pairs(len(x))
@@ -394,23 +418,34 @@ def _pairs(n: int) -> tuple[IntArray, IntArray]:
 
 
 def _later_lower(rank: IntArray) -> int:
-    """Pairs i < j with rank_i > rank_j (dense ranks: ties share one); O(n log² n) for long series.
+    """Pairs i < j with rank_i > rank_j (dense ranks: ties share one); O(n log n) for long series.
 
-    The highest bit where two different ranks differ is 1 in the larger: so for each bit, among the
-    values whose ranks agree above it, count each 0 at that bit after a 1.
+    As a merge sort counts inversions: pairs within runs of _FIRST_RUN values are counted directly; then,
+    the runs doubling in width, each odd run is sorted with the even run before it, and each of its values
+    counts the values of that run sorted after it (the earlier run first among equal ranks, so ties never count).
     """
-    if len(rank) <= _DIRECT_PAIRS:
-        later, earlier = _pairs(len(rank))
+    n = len(rank)
+    if n <= _DIRECT_PAIRS:
+        later, earlier = _pairs(n)
         return int(np.count_nonzero(rank[earlier] > rank[later]))
-    count = 0
-    for bit in range(int(rank.max()).bit_length()):
-        prefix = rank >> (bit + 1)
-        order = np.argsort(prefix, kind="stable")  # grouped by prefix, in time order within a group
-        grouped = prefix[order]
-        ones = (rank[order] >> bit) & 1
-        ones_before = np.cumsum(ones) - ones
-        group_start = np.searchsorted(grouped, grouped, side="left")
-        count += int(np.sum((ones_before - ones_before[group_start])[ones == 0]))
+    top = int(rank.max()) + 1
+    runs = -(-n // _FIRST_RUN)
+    padded = np.full(runs * _FIRST_RUN, top)  # the padding comes last and is lower than nothing before it
+    padded[:n] = rank
+    blocks = padded.reshape(runs, _FIRST_RUN)
+    later, earlier = _pairs(_FIRST_RUN)
+    count = int(np.count_nonzero(blocks[:, earlier] > blocks[:, later]))
+    position, doubled = np.arange(n), 2 * rank
+    width = _FIRST_RUN
+    while width < n:
+        run = position // width
+        odd = run & 1
+        # By pair of runs (2p, 2p + 1), then by rank, the even run first among equal ranks.
+        odd_sorted = odd[np.argsort((run - odd) * top + doubled + odd)]
+        # Sorted before an odd value of pair p: the p × width even values of the earlier pairs (all full) and
+        # those of its own even run not above it. The rest of that run, (p + 1) × width less them, is higher.
+        count += int(np.sum(run[odd == 1] + 1)) // 2 * width - int(odd_sorted @ np.cumsum(1 - odd_sorted))
+        width *= 2
     return count
 
 
@@ -428,31 +463,35 @@ def _ranks(y: FloatArray) -> Ranks:
 
     np.unique's, without the overhead that dominates for the few dozen values of a stratum.
     """
-    ordered = np.sort(y)
+    order = np.argsort(y)
+    ordered = y[order]
     first = np.ones(len(y), dtype=np.bool_)  # where each rank's run of equal values starts
     first[1:] = ordered[1:] != ordered[:-1]
-    rank = np.searchsorted(ordered[first], y).astype(np.int64)
-    return rank, np.diff(np.append(np.flatnonzero(first), len(y)))
+    dense = np.cumsum(first) - 1
+    rank = np.empty(len(y), dtype=np.int64)
+    rank[order] = dense
+    return rank, np.bincount(dense)
 
 
 def _rank_scores(rank: IntArray, counts: IntArray) -> IntArray:
     """Σ_j sign(y_i − y_j) for each i: how many values are lower than y_i minus how many are higher."""
     up_to = np.cumsum(counts)  # values at or below each rank
-    return ((up_to - counts) - (len(rank) - up_to))[rank].astype(np.int64)
+    scores: IntArray = ((up_to - counts) - (len(rank) - up_to))[rank]
+    return scores
 
 
 def _concordance(a: FloatArray, b: FloatArray) -> int:
-    """Σ_{i<j} sign(a_j − a_i)·sign(b_j − b_i), in O(n log² n): concordant minus discordant pairs."""
+    """Σ_{i<j} sign(a_j − a_i)·sign(b_j − b_i), in O(n log n): concordant minus discordant pairs."""
     n = len(a)
     if n <= _DIRECT_PAIRS:
         # The matrix of pair products is symmetric with a zero diagonal: twice the sum over i < j.
-        return int(np.vdot(np.sign(a - a[:, np.newaxis]), np.sign(b - b[:, np.newaxis]))) // 2
+        return int(np.sum(np.sign(a - a[:, np.newaxis]) * np.sign(b - b[:, np.newaxis]))) // 2
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
     # Sorted by a, then b: a later-lower b is a discordant pair, and ties in a never are (b ascends there).
-    _, b_rank, b_counts = np.unique(b, return_inverse=True, return_counts=True)
-    discordant = _later_lower(b_rank.astype(np.int64))
-    _, a_counts = np.unique(a, return_counts=True)
+    b_rank, b_counts = _ranks(b)
+    discordant = _later_lower(b_rank)
+    a_counts = _ranks(a)[1]
     starts = np.flatnonzero(np.concatenate(([True], (a[1:] != a[:-1]) | (b[1:] != b[:-1]))))
     both_counts = np.diff(np.append(starts, n))
     untied = n * (n - 1) // 2 - _tied_pairs(a_counts) - _tied_pairs(b_counts) + _tied_pairs(both_counts)
@@ -467,7 +506,8 @@ def _fit_sessions(strata: int) -> int:
 def _evenly_spaced(x: FloatArray, y: FloatArray, keep: int) -> Stratum:
     if len(x) <= keep:
         return x, y
-    index = np.unique(np.linspace(0, len(x) - 1, keep).round().astype(np.intp))
+    # Steps of more than one index: the rounded positions are already distinct and ascending.
+    index = np.linspace(0, len(x) - 1, keep).round().astype(np.intp)
     return x[index], y[index]
 
 
@@ -535,13 +575,16 @@ def _history(cells: Iterable[Cell]) -> _History:
 
     def sessions_by(group: IntArray, groups: int) -> list[_Points]:
         """Mean peak per session within each group 0..groups−1 (a difficulty, a category)."""
-        keys, key_index = np.unique(group[exposed] * len(days) + day_index[exposed], return_inverse=True)
-        key_exposures = np.bincount(key_index, weights=exposures[exposed]).astype(np.int64)
-        key_peaks = np.bincount(key_index, weights=peak_sum[exposed])
+        # A bin for every (group, day), a few thousand at most: cheaper than np.unique over the cells.
+        key, bins = group[exposed] * len(days) + day_index[exposed], groups * len(days)
+        by_key = np.bincount(key, weights=exposures[exposed], minlength=bins).astype(np.int64)
+        keys = np.flatnonzero(by_key)
+        key_exposures = by_key[keys]
+        key_peaks = np.bincount(key, weights=peak_sum[exposed], minlength=bins)[keys]
         bounds = np.searchsorted(keys, np.arange(groups + 1) * len(days))
+        key_days, key_means = days[keys % len(days)], key_peaks / key_exposures
         return [
-            _Points(days[keys[a:b] % len(days)], key_peaks[a:b] / key_exposures[a:b], key_exposures[a:b])
-            for a, b in itertools.pairwise(bounds)
+            _Points(key_days[a:b], key_means[a:b], key_exposures[a:b]) for a, b in itertools.pairwise(bounds.tolist())
         ]
 
     day_exposures = per_day(exposures)
@@ -635,7 +678,7 @@ def _line(test: KendallTrend, strata: Sequence[_Points], edges: tuple[float | No
         ci_high=_round(test.ci_high, 3),
         p_value=_finite(test.p_value),
         tau=_round(test.tau, 4),
-        n=len(np.unique(np.concatenate([points.days for points in strata]))) if strata else 0,
+        n=_distinct(np.concatenate([points.days for points in strata])) if strata else 0,
         exposures=sum(int(points.exposures.sum()) for points in strata),
         pairs=test.pairs,
         baseline=_round(baseline),
@@ -644,12 +687,19 @@ def _line(test: KendallTrend, strata: Sequence[_Points], edges: tuple[float | No
     )
 
 
+def _distinct(values: IntArray) -> int:
+    """len(np.unique(values)), without the hashing that makes np.unique of integers cost ten times a sort."""
+    ordered = np.sort(values)
+    return int(np.count_nonzero(ordered[1:] != ordered[:-1])) + 1 if len(ordered) else 0
+
+
 def _edges(values: FloatArray) -> tuple[float | None, float | None]:
     """Means of the first and of the last k values, k = min(5, n // 2), so the two never overlap."""
     k = min(EDGE_SESSIONS, len(values) // 2)
     if not k:
         return None, None
-    return float(np.mean(values[:k])), float(np.mean(values[-k:]))
+    # np.mean is this sum over the count; called directly, at a third of the cost.
+    return float(values[:k].sum() / k), float(values[-k:].sum() / k)
 
 
 def _matched_edges(strata: Sequence[_Points]) -> tuple[float | None, float | None]:
@@ -909,12 +959,10 @@ def _expectancy(totals: dict[str, int]) -> Expectancy:
 
 def streak(days: set[int], today: date) -> Streak:
     """Runs of consecutive days (ordinals) with an exposure; the current run ends today, or yesterday if none today."""
-    longest = run = 0
-    previous = None
-    for day in sorted(days):
-        run = run + 1 if previous is not None and day == previous + 1 else 1
-        longest = max(longest, run)
-        previous = day
+    ordered = sorted(days)
+    # Where each run starts: a loop over years of days, so it only compares (a max() per day costs double).
+    starts = [0, *(i for i in range(1, len(ordered)) if ordered[i] != ordered[i - 1] + 1), len(ordered)]
+    longest = max(following - start for start, following in itertools.pairwise(starts))
     end = today.toordinal()
     if end not in days:
         end -= 1
@@ -935,27 +983,35 @@ def _series(history: _History) -> list[SeriesPoint]:
     # Rounded as arrays: one round() per value would cost more than the rest of the series.
     means = _rounded_means(history.day_peak_sums, history.day_exposures)
     rolling = _rounded_means(peak_prefix[ends] - peak_prefix[starts], window_exposures)
-    exposures = history.day_exposures.tolist()
+    hardest = history.day_max_difficulty
     # Positional, through map: keyword arguments cost as much again as the rest of the series.
     return list(
         map(
             SeriesPoint,
             map(date.fromordinal, days.tolist()),
             history.day_attempts.tolist(),
-            exposures,
+            history.day_exposures.tolist(),
             history.day_rejections.tolist(),
-            [mean if exposure else None for mean, exposure in zip(means, exposures, strict=True)],
-            [mean if exposure else None for mean, exposure in zip(rolling, window_exposures.tolist(), strict=True)],
-            [hardest or None for hardest in history.day_max_difficulty.tolist()],
+            means,
+            rolling,
+            _or_none(hardest, hardest > 0),
         )
     )
 
 
-def _rounded_means(sums: IntArray, counts: IntArray) -> list[float]:
-    """sums / counts to 2 decimals, 0 where a count is 0 (the caller shows None there)."""
-    means = np.divide(sums, counts, out=np.zeros(len(sums)), where=counts > 0)
-    values: list[float] = np.round(means, 2).tolist()
-    return values
+def _rounded_means(sums: IntArray, counts: IntArray) -> list[float | None]:
+    """sums / counts to 2 decimals, None where a count is 0."""
+    present = counts > 0
+    means = np.divide(sums, counts, out=np.zeros(len(sums)), where=present)
+    return _or_none(np.round(means, 2), present)
+
+
+def _or_none(values: npt.NDArray[np.generic], present: npt.NDArray[np.bool_]) -> list[Any]:
+    """The values as Python numbers, None where not `present`: masked in numpy, not one test per value."""
+    shown = values.astype(object)
+    shown[~present] = None
+    result: list[Any] = shown.tolist()
+    return result
 
 
 def _by_category(history: _History, origin: int) -> list[CategoryTrend]:
