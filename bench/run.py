@@ -991,7 +991,7 @@ def _render_scale_out(scale_out: dict[str, Any], base_rps: float) -> list[str]:
         f"together {total:,.0f} req/s ({total / base_rps:.0%} of the baseline POST), "
         f"{scale_out['errors']} errors. "
         + _integrity_text(scale_out["posts"])
-        + " Replays across instances are checked by tests/test_scale_out.py.",
+        + " Replays across instances are checked by tests/service/test_scale_out.py.",
     ]
 
 

@@ -14,7 +14,7 @@ class SessionStats(Base):
     sessions, not of attempts. Database triggers on `attempts` (see the migration that
     creates this table) keep them equal to the GROUP BY of the user's attempts in the same
     transaction as any insert, update or delete, whoever makes it; `CELL_SUMS` in
-    app/progress/service.py defines each total and tests/test_session_stats.py checks the two agree.
+    app/progress/service.py defines each total and tests/progress/test_session_stats.py checks the two agree.
     """
 
     __tablename__ = "session_stats"

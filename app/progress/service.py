@@ -40,7 +40,7 @@ def _value(condition: ColumnElement[bool], column: Any) -> ColumnElement[int]:
 _RATED_AFTER = _EXPOSURE & Attempt.distress_after.is_not(None)
 _PREDICTED = _EXPOSURE & Attempt.expected_rejection.is_not(None)
 # What one attempt adds to the totals of its cell (day, difficulty, category), in stats.Cell's order. The
-# triggers that keep `session_stats` (migration 9c4e1f2a7b30) add the same: tests/test_session_stats.py
+# triggers that keep `session_stats` (migration 9c4e1f2a7b30) add the same: tests/progress/test_session_stats.py
 # checks that they agree.
 CELL_SUMS: dict[str, ColumnElement[int]] = {
     "attempts": literal_column("1", Integer),

@@ -277,7 +277,7 @@ def strata_covariance(strata: Sequence[Stratum]) -> int:
 
     Difficulties practised on the same day share that day's mood, so their S_g move together and the
     independent sum of variances understates Var(S): without this term 11% of the trendless users of
-    tests/test_trend_simulation.py get a trend instead of 5%. Sessions are matched by x; a session missing from
+    tests/progress/test_trend_simulation.py get a trend instead of 5%. Sessions are matched by x; a session missing from
     a stratum counts as a tie there (Hirsch & Slack's convention), so strata on disjoint days add 0.
     With A_ig = Σ_j sign(y_ig − y_jg) and K_gh = Σ_{i<j} sign(y_jg − y_ig)·sign(y_jh − y_ih) over the
     shared sessions, Cov(S_g, S_h) = (K_gh + Σ_i A_ig·A_ih) / 3; the total Var(S) is then a sum of squares,

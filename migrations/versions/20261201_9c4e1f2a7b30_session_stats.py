@@ -35,7 +35,7 @@ depends_on: str | Sequence[str] | None = None
 _KEY = ("user_id", "local_date", "difficulty", "category")
 _EXPOSURE = "{r}.outcome <> 'avoided'"
 # What one attempt adds to its totals, over the attempt's row `{r}` (app/progress/service.py has the same as
-# SQLAlchemy expressions, for windows; tests/test_session_stats.py checks that the two agree).
+# SQLAlchemy expressions, for windows; tests/progress/test_session_stats.py checks that the two agree).
 _SUMS = {
     "attempts": "1",
     "avoided": "CASE WHEN {r}.outcome = 'avoided' THEN 1 ELSE 0 END",

@@ -18,8 +18,8 @@ from app.core.models import utcnow
 from app.main import create_app
 from app.progress.schemas import TrendPublic
 from app.progress.service import cells_query, recent_query
+from tests.catalog.test_catalog import ACCESS_CASES, Access, make_case
 from tests.conftest import CHALLENGE_FIELDS, Account, MakeAttempt, MakeChallenge, MakeUser
-from tests.test_catalog import ACCESS_CASES, Access, make_case
 
 TREND = "/api/v1/me/trend"
 NEXT = "/api/v1/me/next-challenges"

@@ -17,8 +17,8 @@ import pytest
 from sqlalchemy.engine import make_url
 
 from tests.conftest import is_postgres
+from tests.core.test_migrations import _admin_execute
 from tests.servers import Service, running_service
-from tests.test_migrations import _admin_execute
 
 PASSWORD = "correct horse battery"
 ATTEMPTS = 40

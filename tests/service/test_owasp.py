@@ -24,7 +24,7 @@ from app.main import API_PREFIX, create_app
 from tests.conftest import PASSWORD, Account, MakeAttempt, MakeChallenge
 
 PROBLEM = "application/problem+json"
-APP_DIR = Path(__file__).resolve().parents[1] / "app"
+APP_DIR = Path(__file__).resolve().parents[2] / "app"
 
 # Answer without a login. Everything else must answer 401 to a request without a valid token.
 PUBLIC_ROUTES = {

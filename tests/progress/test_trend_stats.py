@@ -1,6 +1,6 @@
 """The trend's statistics on synthetic users whose answers are known; no database, no HTTP.
 
-Users are written as asks (tests/trend_cells.py turns them into the cells the SQL would give).
+Users are written as asks (tests/progress/trend_cells.py turns them into the cells the SQL would give).
 """
 
 import json
@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from app.core.config import DEFAULT_SUPPORT_MESSAGE
 from app.progress import stats
 from app.progress.schemas import _TREND_EXAMPLE, TrendPublic
-from tests.trend_cells import START, SUPPORT, TODAY, Ask, cells_of, recent_of, trend_of
+from tests.progress.trend_cells import START, SUPPORT, TODAY, Ask, cells_of, recent_of, trend_of
 
 # A zero-sum wiggle with no trend of its own, so the synthetic users look like real ratings.
 NOISE = [5, -5, 0, 5, -5, 0, 5, -5, 0, 0]

@@ -14,8 +14,8 @@ from app.attempts.schemas import Outcome
 from app.catalog.models import Challenge
 from app.core.config import Settings
 from app.core.models import utcnow
+from tests.catalog.test_catalog import ACCESS_CASES, Access, make_case
 from tests.conftest import Account, MakeAttempt, MakeChallenge
-from tests.test_catalog import ACCESS_CASES, Access, make_case
 
 ATTEMPTS = "/api/v1/attempts"
 PROBLEM = "application/problem+json"

@@ -11,7 +11,7 @@ from collections import Counter
 import numpy as np
 
 from app.progress import stats
-from tests.trend_cells import Ask, trend_of
+from tests.progress.trend_cells import Ask, trend_of
 
 OUTCOMES = ("rejected", "accepted", "partial")
 ASKS_PER_DAY = 4
