@@ -6,7 +6,7 @@ import uuid
 from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import ColumnElement, Delete, Select, Table, bindparam, delete, exists, func, literal, select
 from sqlalchemy.exc import IntegrityError
@@ -287,6 +287,18 @@ def _statements(dialect: str) -> _Statements:
     )
 
 
+_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+
+
+def in_window(query: _Query, since: datetime | None, until: datetime | None) -> _Query:
+    """Only attempts at or after `since` and before `until`: consecutive windows never count one twice."""
+    if since is not None:
+        query = query.where(Attempt.occurred_at >= since)
+    if until is not None:
+        query = query.where(Attempt.occurred_at < until)
+    return query
+
+
 def _own(user: User) -> Select[Attempt]:
     return select(Attempt).where(Attempt.user_id == user.id)
 
@@ -303,11 +315,7 @@ async def list_attempts(
     cursor: str | None,
 ) -> tuple[list[Attempt], str | None]:
     check_window(since, until)
-    query = _own(user)
-    if since is not None:
-        query = query.where(Attempt.occurred_at >= since)
-    if until is not None:
-        query = query.where(Attempt.occurred_at < until)
+    query = in_window(_own(user), since, until)
     if challenge_id is not None:
         query = query.where(Attempt.challenge_id == challenge_id)
     if outcome is not None:

@@ -3,7 +3,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.attempts.models import Attempt
+from app.attempts.service import in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
 from app.core.models import utcnow
@@ -26,7 +27,6 @@ RECENT_DAYS = 7
 _TREND_JSON = TypeAdapter(stats.Trend)
 
 _EXPOSURE = Attempt.outcome != "avoided"
-_Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
 
 
 def _count(condition: ColumnElement[bool]) -> ColumnElement[int]:
@@ -66,14 +66,6 @@ _STORED_CELLS = (
 )
 
 
-def _in_window(query: _Query, since: datetime | None, until: datetime | None) -> _Query:
-    if since is not None:
-        query = query.where(Attempt.occurred_at >= since)
-    if until is not None:
-        query = query.where(Attempt.occurred_at < until)
-    return query
-
-
 def cells_query(
     user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
 ) -> Select[*tuple[Any, ...]]:
@@ -82,7 +74,7 @@ def cells_query(
     if since is None and until is None:
         return select(*_STORED_CELLS).where(SessionStats.user_id == user_id)
     grouped = select(*_CELL_KEY, *(func.sum(total) for total in CELL_SUMS.values())).where(Attempt.user_id == user_id)
-    return _in_window(grouped, since, until).group_by(*_CELL_KEY)
+    return in_window(grouped, since, until).group_by(*_CELL_KEY)
 
 
 def recent_query(
@@ -93,7 +85,7 @@ def recent_query(
         Attempt.user_id == user_id
     )
     return (
-        _in_window(query, since, until)
+        in_window(query, since, until)
         .order_by(Attempt.occurred_at.desc(), Attempt.id.desc())
         .limit(stats.RECENT_ATTEMPTS)
     )
