@@ -135,8 +135,7 @@ async def measure(database_url: str, user_id: uuid.UUID, repeats: int) -> dict[s
             await service.load_practice(session, user_id, since=datetime(2000, 1, 1, tzinfo=UTC))
 
     def compute() -> Any:
-        cells, recent = loaded["practice"]
-        return stats.compute_trend(cells, recent, timezone=TIMEZONE, today=today, support_message="")
+        return stats.compute_trend(loaded["practice"], timezone=TIMEZONE, today=today, support_message="")
 
     async def compute_async() -> None:
         loaded["trend"] = compute()

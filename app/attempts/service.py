@@ -8,7 +8,19 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import ColumnElement, Delete, Select, Table, bindparam, delete, exists, func, literal, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Delete,
+    Select,
+    Table,
+    bindparam,
+    delete,
+    exists,
+    func,
+    literal,
+    select,
+)
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -288,9 +300,11 @@ def _statements(dialect: str) -> _Statements:
 
 
 _Query = TypeVar("_Query", bound=Select[*tuple[Any, ...]])
+# An instant, or a parameter that will carry one (for a statement built once and run with many).
+Instant = datetime | BindParameter[datetime]
 
 
-def in_window(query: _Query, since: datetime | None, until: datetime | None) -> _Query:
+def in_window(query: _Query, since: Instant | None, until: Instant | None) -> _Query:
     """Only attempts at or after `since` and before `until`: consecutive windows never count one twice."""
     if since is not None:
         query = query.where(Attempt.occurred_at >= since)

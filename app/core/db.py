@@ -1,12 +1,13 @@
 """Engine, sessions and the one-session-per-request unit of work."""
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Date, event
+from sqlalchemy import Date, Dialect, Integer, String, TypeDecorator, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -45,6 +46,67 @@ def _local_date_postgresql(element: local_date, compiler: SQLCompiler, **kw: Any
 @compiles(local_date, "sqlite")
 def _local_date_sqlite(element: local_date, compiler: SQLCompiler, **kw: Any) -> str:
     return f"rt_local_date({compiler.process(element.clauses, **kw)})"
+
+
+class day_number(FunctionElement[int]):  # noqa: N801 (an SQL function, named like one)
+    """`day_number(date)`: the date as Python's `date.toordinal()` counts (0001-01-01 is 1), so a date column
+    reaches Python as a plain integer."""
+
+    type = Integer()
+    name = "day_number"
+    inherit_cache = True
+
+
+@compiles(day_number, "postgresql")
+def _day_number_postgresql(element: day_number, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"({compiler.process(element.clauses, **kw)} - DATE '0001-01-01' + 1)"
+
+
+@compiles(day_number, "sqlite")
+def _day_number_sqlite(element: day_number, compiler: SQLCompiler, **kw: Any) -> str:
+    # julianday() of a date is exact in binary floating point (a whole number and a half).
+    return f"CAST(julianday({compiler.process(element.clauses, **kw)}) - 1721424.5 AS INTEGER)"
+
+
+class _PackedList(TypeDecorator[list[Any]]):
+    """A list that PostgreSQL sends as an array (asyncpg decodes it) and SQLite as JSON text."""
+
+    impl = String
+    cache_ok = True
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> list[Any]:
+        if isinstance(value, str):
+            result: list[Any] = json.loads(value)
+            return result
+        # PostgreSQL's array_agg over no rows is NULL.
+        return value if value is not None else []
+
+
+class packed(FunctionElement[list[Any]]):  # noqa: N801 (an SQL function, named like one)
+    """`packed(column, *order_by)`: an aggregate of the column's values over the rows, as one Python list.
+
+    A few thousand rows cost far less as one row of lists than as rows through the driver and SQLAlchemy.
+    Every `packed` column of one SELECT lists the rows in the same order (one pass over them). That order
+    is `order_by` on PostgreSQL; SQLite (before 3.44) takes no ORDER BY inside an aggregate, so there the
+    rows must come from a subquery with that ORDER BY and a LIMIT, which SQLite reads in its order.
+    """
+
+    type = _PackedList()
+    name = "packed"
+    inherit_cache = True
+
+
+@compiles(packed, "postgresql")
+def _packed_postgresql(element: packed, compiler: SQLCompiler, **kw: Any) -> str:
+    column, *order_by = (compiler.process(clause, **kw) for clause in element.clauses)
+    ordered = f" ORDER BY {', '.join(order_by)}" if order_by else ""
+    return f"array_agg({column}{ordered})"
+
+
+@compiles(packed, "sqlite")
+def _packed_sqlite(element: packed, compiler: SQLCompiler, **kw: Any) -> str:
+    column = next(iter(element.clauses))
+    return f"json_group_array({compiler.process(column, **kw)})"
 
 
 def _sqlite_local_date(instant: str | None, zone: str | None) -> str | None:

@@ -1,3 +1,4 @@
+import functools
 import hashlib
 import uuid
 from collections import defaultdict
@@ -7,14 +8,28 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter
-from sqlalchemy import ColumnElement, Integer, Select, case, func, literal_column, select
+from sqlalchemy import (
+    BigInteger,
+    BindParameter,
+    ColumnElement,
+    Integer,
+    Select,
+    bindparam,
+    case,
+    cast,
+    func,
+    literal_column,
+    select,
+    true,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.attempts.models import Attempt
-from app.attempts.service import in_window
+from app.attempts.service import Instant, in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
+from app.core.db import day_number, packed
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import stats
@@ -39,7 +54,7 @@ def _value(condition: ColumnElement[bool], column: Any) -> ColumnElement[int]:
 
 _RATED_AFTER = _EXPOSURE & Attempt.distress_after.is_not(None)
 _PREDICTED = _EXPOSURE & Attempt.expected_rejection.is_not(None)
-# What one attempt adds to the totals of its cell (day, difficulty, category), in stats.Cell's order. The
+# What one attempt adds to the totals of its cell (day, difficulty, category), in the order of stats.Cells' fields. The
 # triggers that keep `session_stats` (migration 9c4e1f2a7b30) add the same: tests/progress/test_session_stats.py
 # checks that they agree.
 CELL_SUMS: dict[str, ColumnElement[int]] = {
@@ -66,24 +81,29 @@ _STORED_CELLS = (
 )
 
 
+UserId = uuid.UUID | BindParameter[uuid.UUID]
+
+
 def cells_query(
-    user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
+    user_id: UserId, since: Instant | None = None, until: Instant | None = None
 ) -> Select[*tuple[Any, ...]]:
     """The user's cells: the totals kept in `session_stats` for the whole history, or the same totals grouped
     from the attempts inside a `since`/`until` window (whose ends are instants, not days)."""
     if since is None and until is None:
         return select(*_STORED_CELLS).where(SessionStats.user_id == user_id)
-    grouped = select(*_CELL_KEY, *(func.sum(total) for total in CELL_SUMS.values())).where(Attempt.user_id == user_id)
+    grouped = select(*_CELL_KEY, *(func.sum(total).label(name) for name, total in CELL_SUMS.items())).where(
+        Attempt.user_id == user_id
+    )
     return in_window(grouped, since, until).group_by(*_CELL_KEY)
 
 
 def recent_query(
-    user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
-) -> Select[date, str, int | None, int]:
+    user_id: UserId, since: Instant | None = None, until: Instant | None = None
+) -> Select[date, str, int | None, int, datetime, uuid.UUID]:
     """The user's last `stats.RECENT_ATTEMPTS` attempts in the window, newest first (through the user/time index)."""
-    query = select(Attempt.local_date, Attempt.outcome, Attempt.distress_peak, Attempt.difficulty).where(
-        Attempt.user_id == user_id
-    )
+    query = select(
+        Attempt.local_date, Attempt.outcome, Attempt.distress_peak, Attempt.difficulty, Attempt.occurred_at, Attempt.id
+    ).where(Attempt.user_id == user_id)
     return (
         in_window(query, since, until)
         .order_by(Attempt.occurred_at.desc(), Attempt.id.desc())
@@ -91,17 +111,47 @@ def recent_query(
     )
 
 
+def practice_query(
+    user_id: UserId, since: Instant | None = None, until: Instant | None = None
+) -> Select[*tuple[Any, ...]]:
+    """One row: `stats.Cells`' columns as lists, `stats.Totals`, then `RecentAttempt`'s columns as lists (newest
+    first). One round trip, and a long history's thousands of cells cost a fraction of what as many rows do."""
+    cells = cells_query(user_id, since, until).subquery()
+    per_cell = (day_number(cells.c.local_date), *(cells.c[name] for name in stats.Cells._fields[1:]))
+    # SUM over bigints is numeric on PostgreSQL (a Decimal): the totals of one user's attempts fit a bigint.
+    totals = (cast(func.coalesce(func.sum(cells.c[name]), 0), BigInteger) for name in stats.Totals._fields)
+    packed_cells = select(*map(packed, per_cell), *totals).subquery()
+    recent = recent_query(user_id, since, until).subquery()
+    newest_first = (recent.c.occurred_at.desc(), recent.c.id.desc())
+    recent_columns = (day_number(recent.c.local_date), recent.c.outcome, recent.c.distress_peak, recent.c.difficulty)
+    packed_recent = select(*(packed(column, *newest_first) for column in recent_columns)).subquery()
+    return select(*packed_cells.c, *packed_recent.c).select_from(packed_cells.join(packed_recent, true()))
+
+
+@functools.cache
+def _practice_statement(windowed_since: bool, windowed_until: bool) -> Select[*tuple[Any, ...]]:
+    # Built once per kind of window: building the statement cost more than running it on a short history.
+    return practice_query(
+        bindparam("user_id"),
+        bindparam("since") if windowed_since else None,
+        bindparam("until") if windowed_until else None,
+    )
+
+
 async def load_practice(
     session: AsyncSession, user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
-) -> tuple[list[stats.Cell], list[stats.RecentAttempt]]:
-    # Through the Core connection: the ORM's row loading cost more than the query on a long history.
+) -> stats.Practice:
+    statement = _practice_statement(since is not None, until is not None)
+    parameters = {"user_id": user_id, "since": since, "until": until}
+    # Through the Core connection: the ORM's row handling would cost more than the query.
     connection = await session.connection()
-    cells = [stats.Cell(*row) for row in (await connection.execute(cells_query(user_id, since, until))).all()]
-    recent = [
-        stats.RecentAttempt(*row) for row in (await connection.execute(recent_query(user_id, since, until))).all()
-    ]
+    row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
+    cells_end = len(stats.Cells._fields)
+    totals_end = cells_end + len(stats.Totals._fields)
+    days, outcomes, peaks, difficulties = row[totals_end:]
+    recent = list(map(stats.RecentAttempt, map(date.fromordinal, days), outcomes, peaks, difficulties))
     recent.reverse()
-    return cells, recent
+    return stats.Practice(stats.Cells(*row[:cells_end]), stats.Totals(*row[cells_end:totals_end]), recent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,8 +175,8 @@ async def trend(
     # The current streak is counted up to the end of the window when it lies in the past.
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
     today = as_of.astimezone(ZoneInfo(user.timezone)).date()
-    cells, recent = await load_practice(session, user.id, since, until)
-    result = stats.compute_trend(cells, recent, timezone=user.timezone, today=today, support_message=support_message)
+    practice = await load_practice(session, user.id, since, until)
+    result = stats.compute_trend(practice, timezone=user.timezone, today=today, support_message=support_message)
     body = trend_json(result)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     tags = entity_tags(if_none_match)
@@ -151,7 +201,7 @@ async def next_challenges(session: AsyncSession, user: User, limit: int) -> list
     published catalog and the caller's own that are not archived), minus any the caller
     attempted (in any way, avoided included) in the last 7 days.
     """
-    level = stats.assess_level(*await load_practice(session, user.id))
+    level = stats.assess_level(await load_practice(session, user.id))
     recent = select(Attempt.challenge_id).where(
         Attempt.user_id == user.id, Attempt.occurred_at >= utcnow() - timedelta(days=RECENT_DAYS)
     )

@@ -22,7 +22,7 @@ NumPy and the standard library only; tests check the numbers against scipy and p
 import itertools
 import math
 import statistics
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal, NamedTuple
@@ -89,18 +89,28 @@ STEP_UP_WINDOW, STEP_UP_PEAK = 3, 40
 AVOIDED = "avoided"
 
 
-class Cell(NamedTuple):
-    """Aggregates of one user's attempts on one local day, at one difficulty, in one category."""
+class Cells(NamedTuple):
+    """One user's cells as columns: each cell aggregates the attempts of one local day, at one difficulty, in one
+    category. Item i of every field describes the same cell; cells come in any order."""
 
-    day: date
-    difficulty: int
-    category: str
+    day: Sequence[int]  # the local day as an ordinal (date.toordinal())
+    difficulty: Sequence[int]
+    category: Sequence[str]
+    attempts: Sequence[int]
+    avoided: Sequence[int]
+    rejected: Sequence[int]
+    peak_sum: Sequence[int]  # sum of distress_peak over the exposures (attempts - avoided of them)
+
+
+class Totals(NamedTuple):
+    """Sums over all of one user's cells (their attempts), for the counts, habituation and expectancy."""
+
     attempts: int
     avoided: int
     rejected: int
     accepted: int
     partial: int
-    peak_sum: int  # sum of distress_peak over the exposures (attempts - avoided of them)
+    peak_sum: int
     before_sum: int  # sum of distress_before over the exposures
     after_n: int  # exposures that rated distress_after
     after_sum: int  # sum of their distress_after
@@ -117,6 +127,14 @@ class RecentAttempt(NamedTuple):
     outcome: str  # rejected | accepted | partial | avoided
     distress_peak: int | None
     difficulty: int
+
+
+class Practice(NamedTuple):
+    """Everything the trend reads of one user's history (a `since`/`until` window of it)."""
+
+    cells: Cells
+    totals: Totals
+    recent: Sequence[RecentAttempt]  # the last RECENT_ATTEMPTS attempts, oldest first
 
 
 @dataclass(frozen=True, slots=True)
@@ -545,25 +563,19 @@ class _History:
     category_exposures: IntArray
     category_peak_sums: IntArray
     by_category: list[_Points]
-    totals: dict[str, int]  # each Cell count and sum over every cell
 
 
-_COUNT_FIELDS = Cell._fields[3:]
-_PER_CELL_FIELDS = ("difficulty", "attempts", "avoided", "rejected", "peak_sum")
-
-
-def _history(cells: Iterable[Cell]) -> _History:
-    rows = list(cells)
-    columns = list(zip(*rows, strict=True)) if rows else [()] * len(Cell._fields)
-    ordinals = np.fromiter(map(date.toordinal, columns[0]), np.int64, len(rows))
-    # Converting Python ints dominates: only the columns needed per cell become arrays; sum() totals the rest.
-    per_cell = np.array([columns[Cell._fields.index(name)] for name in _PER_CELL_FIELDS], dtype=np.int64)
-    difficulty, attempts, avoided, rejected, peak_sum = per_cell.reshape(len(_PER_CELL_FIELDS), len(rows))
+def _history(cells: Cells) -> _History:
+    ordinals = np.asarray(cells.day, dtype=np.int64)
+    difficulty, attempts, avoided, rejected, peak_sum = (
+        np.asarray(column, dtype=np.int64)
+        for column in (cells.difficulty, cells.attempts, cells.avoided, cells.rejected, cells.peak_sum)
+    )
     exposures = attempts - avoided
     exposed = exposures > 0
-    names = sorted(set(columns[2]))
+    names = sorted(set(cells.category))
     number = {name: i for i, name in enumerate(names)}
-    category = np.fromiter(map(number.__getitem__, columns[2]), np.int64, len(rows))
+    category = np.fromiter(map(number.__getitem__, cells.category), np.int64, len(cells.category))
 
     days, day_index = np.unique(ordinals, return_inverse=True)
 
@@ -609,18 +621,16 @@ def _history(cells: Iterable[Cell]) -> _History:
         category_exposures=per_category(exposures),
         category_peak_sums=per_category(peak_sum),
         by_category=sessions_by(category, len(names)),
-        totals={name: sum(values) for name, values in zip(_COUNT_FIELDS, columns[3:], strict=True)},
     )
 
 
 # --- the trend ----------------------------------------------------------------------------
 
 
-def compute_trend(
-    cells: Iterable[Cell], recent: Sequence[RecentAttempt], *, timezone: str, today: date, support_message: str
-) -> Trend:
-    """The whole trend from one user's cells (any order) and latest attempts; streaks count up to `today`."""
-    history = _history(cells)
+def compute_trend(practice: Practice, *, timezone: str, today: date, support_message: str) -> Trend:
+    """The whole trend from one user's practice (cells in any order); streaks count up to `today`."""
+    history = _history(practice.cells)
+    recent = practice.recent
     sessions = history.sessions
     origin = int(sessions.days[0]) if len(sessions.days) else 0
 
@@ -641,20 +651,20 @@ def compute_trend(
     matched = _Change(adjusted_test, adjusted.baseline, adjusted.recent)
     status, reason = _status(len(sessions.days), matched, fall, climb)
     strain = _strain(recent, sessions.values)
-    totals = history.totals
+    totals = practice.totals
     return Trend(
         status=status,
         status_reason=reason,
         timezone=timezone,
         time_origin=date.fromordinal(origin) if len(sessions.days) else None,
         sessions=len(sessions.days),
-        attempts=totals["attempts"],
-        exposures=totals["attempts"] - totals["avoided"],
-        rejections=totals["rejected"],
-        acceptances=totals["accepted"],
-        partials=totals["partial"],
-        avoided=totals["avoided"],
-        avoidance_rate=_round(_ratio(totals["avoided"], totals["attempts"], 100)),
+        attempts=totals.attempts,
+        exposures=totals.attempts - totals.avoided,
+        rejections=totals.rejected,
+        acceptances=totals.accepted,
+        partials=totals.partial,
+        avoided=totals.avoided,
+        avoidance_rate=_round(_ratio(totals.avoided, totals.attempts, 100)),
         distress_trend=distress,
         adjusted_trend=adjusted,
         habituation=_habituation(totals),
@@ -809,9 +819,10 @@ def _first_sessions(history: _History) -> dict[int, tuple[int, float]]:
     return {d: (int(p.days[0]), float(p.values[0])) for d, p in history.by_difficulty.items() if len(p.days)}
 
 
-def assess_level(cells: Sequence[Cell], recent: Sequence[RecentAttempt]) -> Level:
+def assess_level(practice: Practice) -> Level:
     """The current rung of the ladder and the next one (see `_assess`)."""
-    history = _history(cells)
+    history = _history(practice.cells)
+    recent = practice.recent
     return _assess(recent, _strain(recent, history.sessions.values), _first_sessions(history))
 
 
@@ -934,26 +945,26 @@ def _support(strain: _Strain, matched: _Change, fall: _Change, climb: _Change, c
 # --- the rest: counts, habituation, expectancy, streaks, series, categories -----------------------------
 
 
-def _habituation(totals: dict[str, int]) -> Habituation:
-    exposures = totals["attempts"] - totals["avoided"]
+def _habituation(totals: Totals) -> Habituation:
+    exposures = totals.attempts - totals.avoided
     return Habituation(
-        within_session_drop=_round(_ratio(totals["after_peak_sum"] - totals["after_sum"], totals["after_n"])),
-        mean_distress_before=_round(_ratio(totals["before_sum"], exposures)),
-        mean_distress_peak=_round(_ratio(totals["peak_sum"], exposures)),
-        mean_distress_after=_round(_ratio(totals["after_sum"], totals["after_n"])),
-        n=totals["after_n"],
+        within_session_drop=_round(_ratio(totals.after_peak_sum - totals.after_sum, totals.after_n)),
+        mean_distress_before=_round(_ratio(totals.before_sum, exposures)),
+        mean_distress_peak=_round(_ratio(totals.peak_sum, exposures)),
+        mean_distress_after=_round(_ratio(totals.after_sum, totals.after_n)),
+        n=totals.after_n,
     )
 
 
-def _expectancy(totals: dict[str, int]) -> Expectancy:
+def _expectancy(totals: Totals) -> Expectancy:
     """Predicted chance of a no against the share of noes, over the same exposures: those with a prediction."""
-    expected = _ratio(totals["predicted_sum"], totals["predicted_n"])
-    actual = _ratio(totals["predicted_rejected"], totals["predicted_n"], 100)
+    expected = _ratio(totals.predicted_sum, totals.predicted_n)
+    actual = _ratio(totals.predicted_rejected, totals.predicted_n, 100)
     return Expectancy(
         expected_rejection_mean=_round(expected),
         actual_rejection_rate=_round(actual),
         gap=_round(expected - actual) if expected is not None and actual is not None else None,
-        paired=totals["predicted_n"],
+        paired=totals.predicted_n,
     )
 
 

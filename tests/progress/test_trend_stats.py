@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from app.core.config import DEFAULT_SUPPORT_MESSAGE
 from app.progress import stats
 from app.progress.schemas import _TREND_EXAMPLE, TrendPublic
-from tests.progress.trend_cells import START, SUPPORT, TODAY, Ask, cells_of, recent_of, trend_of
+from tests.progress.trend_cells import START, SUPPORT, TODAY, Ask, cell_rows, practice, practice_of, recent_of, trend_of
 
 # A zero-sum wiggle with no trend of its own, so the synthetic users look like real ratings.
 NOISE = [5, -5, 0, 5, -5, 0, 5, -5, 0, 0]
@@ -306,12 +306,12 @@ def test_cells_in_any_order_give_the_same_trend() -> None:
     asks = [
         Ask(day, 80 - 2 * day + NOISE[day % 10], difficulty=3 + day % 2, category=c) for day in range(12) for c in "ab"
     ]
-    cells = cells_of(asks)
-    shuffled = sorted(cells, key=lambda c: (c.category, c.difficulty, -c.day.toordinal()))
-    assert shuffled != cells
+    rows = cell_rows(asks)
+    shuffled = sorted(rows, key=lambda c: (c["category"], c["difficulty"], -c["day"]))
+    assert shuffled != rows
     recent = recent_of(asks)
-    one = stats.compute_trend(cells, recent, timezone="UTC", today=TODAY, support_message=SUPPORT)
-    other = stats.compute_trend(shuffled, recent, timezone="UTC", today=TODAY, support_message=SUPPORT)
+    one = stats.compute_trend(practice(rows, recent), timezone="UTC", today=TODAY, support_message=SUPPORT)
+    other = stats.compute_trend(practice(shuffled, recent), timezone="UTC", today=TODAY, support_message=SUPPORT)
     assert one == other
 
 
@@ -407,7 +407,7 @@ def test_streaks_count_sessions_up_to_today_or_yesterday() -> None:
 
 def level_of(asks: list[Ask]) -> stats.Level:
     level = trend_of(asks).level
-    assert stats.assess_level(cells_of(asks), recent_of(asks)) == level
+    assert stats.assess_level(practice_of(asks)) == level
     return level
 
 

@@ -3,10 +3,10 @@
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, timedelta
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from app.progress import stats
-from app.progress.stats import Cell, RecentAttempt
+from app.progress.stats import Cells, Practice, RecentAttempt, Totals
 
 START = date(2026, 3, 2)
 TODAY = date(2026, 4, 1)
@@ -30,8 +30,19 @@ class Ask(NamedTuple):
         return START + timedelta(days=self.day)
 
 
-def cells_of(asks: Sequence[Ask]) -> list[Cell]:
-    """One Cell per (local day, difficulty, category), with the sums the SQL takes over its attempts."""
+def practice_of(asks: Sequence[Ask]) -> Practice:
+    """What the service loads for these asks."""
+    return practice(cell_rows(asks), recent_of(asks))
+
+
+def practice(rows: Sequence[dict[str, Any]], recent: Sequence[RecentAttempt]) -> Practice:
+    """A Practice from one dict per cell (keyed by the names of Cells' and Totals' fields)."""
+    cells = Cells(*([row[name] for row in rows] for name in Cells._fields))
+    return Practice(cells, Totals(*(sum(row[name] for row in rows) for name in Totals._fields)), recent)
+
+
+def cell_rows(asks: Sequence[Ask]) -> list[dict[str, Any]]:
+    """One cell per (local day, difficulty, category), with the sums the SQL takes over its attempts."""
     groups: defaultdict[tuple[date, int, str], list[Ask]] = defaultdict(list)
     for ask in asks:
         groups[ask.date, ask.difficulty, ask.category].append(ask)
@@ -43,24 +54,24 @@ def cells_of(asks: Sequence[Ask]) -> list[Cell]:
         rated_after = [a for a in exposures if a.after is not None]
         predicted = [a for a in exposures if a.expected is not None]
         cells.append(
-            Cell(
-                day=day,
-                difficulty=difficulty,
-                category=category,
-                attempts=len(group),
-                avoided=len(group) - len(exposures),
-                rejected=sum(a.outcome == "rejected" for a in group),
-                accepted=sum(a.outcome == "accepted" for a in group),
-                partial=sum(a.outcome == "partial" for a in group),
-                peak_sum=sum(a.peak or 0 for a in exposures),
-                before_sum=sum(a.before for a in exposures),
-                after_n=len(rated_after),
-                after_sum=sum(a.after or 0 for a in rated_after),
-                after_peak_sum=sum(a.peak or 0 for a in rated_after),
-                predicted_n=len(predicted),
-                predicted_sum=sum(a.expected or 0 for a in predicted),
-                predicted_rejected=sum(a.outcome == "rejected" for a in predicted),
-            )
+            {
+                "day": day.toordinal(),
+                "difficulty": difficulty,
+                "category": category,
+                "attempts": len(group),
+                "avoided": len(group) - len(exposures),
+                "rejected": sum(a.outcome == "rejected" for a in group),
+                "accepted": sum(a.outcome == "accepted" for a in group),
+                "partial": sum(a.outcome == "partial" for a in group),
+                "peak_sum": sum(a.peak or 0 for a in exposures),
+                "before_sum": sum(a.before for a in exposures),
+                "after_n": len(rated_after),
+                "after_sum": sum(a.after or 0 for a in rated_after),
+                "after_peak_sum": sum(a.peak or 0 for a in rated_after),
+                "predicted_n": len(predicted),
+                "predicted_sum": sum(a.expected or 0 for a in predicted),
+                "predicted_rejected": sum(a.outcome == "rejected" for a in predicted),
+            }
         )
     return cells
 
@@ -74,6 +85,4 @@ def recent_of(asks: Sequence[Ask]) -> list[RecentAttempt]:
 
 
 def trend_of(asks: Sequence[Ask], *, today: date = TODAY, support: str = SUPPORT) -> stats.Trend:
-    return stats.compute_trend(
-        cells_of(asks), recent_of(asks), timezone="Europe/Berlin", today=today, support_message=support
-    )
+    return stats.compute_trend(practice_of(asks), timezone="Europe/Berlin", today=today, support_message=support)
