@@ -20,7 +20,8 @@ from app.catalog.admin_router import router as catalog_admin_router
 from app.catalog.router import router as catalog_router
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
-from app.core.errors import install_error_handlers
+from app.core.errors import install_error_handlers, problem_responses
+from app.core.mail import mailer_from_settings
 from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.ratelimit import MemoryCounter, RateLimiter, RedisCounter
@@ -36,7 +37,12 @@ challenges from easy to hard, a log of each attempt with self-rated distress
 
 **Try it:** register with `POST /api/v1/auth/register`, then press **Authorize**
 and log in with your email and password. Scripts use a personal API token from
-`POST /api/v1/me/tokens` (the `APIToken` field in Authorize).
+`POST /api/v1/me/tokens` (the `APIToken` field in Authorize), with the scopes they need.
+
+Apps sign in once and renew the short-lived access token with the refresh token
+`POST /api/v1/auth/token` answers (`grant_type=refresh_token`); each refresh token works once.
+Ending a session stops its refresh tokens at once; its access tokens run out within
+ACCESS_TOKEN_EXPIRE_MINUTES.
 
 Errors are `application/problem+json` (RFC 9457).
 
@@ -44,8 +50,14 @@ This service supports self-help practice; it is no substitute for professional c
 """
 
 OPENAPI_TAGS = [
-    {"name": "auth", "description": "Create an account and log in."},
-    {"name": "me", "description": "Your account, your data and your personal API tokens."},
+    {
+        "name": "auth",
+        "description": "Create an account, sign in, refresh and end sessions, reset a forgotten password by email.",
+    },
+    {
+        "name": "me",
+        "description": "Your account, your signed-in sessions, your password, your data and your personal API tokens.",
+    },
     {"name": "challenges", "description": "The catalog of graded challenges, and custom challenges of your own."},
     {
         "name": "attempts",
@@ -150,6 +162,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(counter)
+    app.state.mailer = mailer_from_settings(settings)
     if sessionmaker is not None:
         app.state.sessionmaker = sessionmaker
     install_error_handlers(app)
@@ -168,7 +181,9 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(system_router)
     for router in _API_ROUTERS:
-        app.include_router(router, prefix=API_PREFIX)
+        # Every route but the public /auth ones takes a token, whose scopes may not cover the request (403).
+        scoped = problem_responses(403) if router is not auth_router else None
+        app.include_router(router, prefix=API_PREFIX, responses=scoped)
     if settings.docs_enabled:
         _install_docs(app)
     return app

@@ -1,9 +1,21 @@
 """Every table, imported in one place so `Base.metadata` is complete for Alembic and tests."""
 
-from app.accounts.models import ApiToken, User
+from app.accounts.models import ApiToken, AuthSession, PasswordResetCode, RefreshToken, User
 from app.attempts.models import Attempt, IdempotencyRecord
 from app.catalog.models import Category, Challenge
 from app.core.models import Base
 from app.progress.models import SessionStats
 
-__all__ = ["ApiToken", "Attempt", "Base", "Category", "Challenge", "IdempotencyRecord", "SessionStats", "User"]
+__all__ = [
+    "ApiToken",
+    "Attempt",
+    "AuthSession",
+    "Base",
+    "Category",
+    "Challenge",
+    "IdempotencyRecord",
+    "PasswordResetCode",
+    "RefreshToken",
+    "SessionStats",
+    "User",
+]

@@ -5,15 +5,23 @@ SQLite by default; PostgreSQL when TEST_DATABASE_URL is set
 """
 
 import asyncio
+import email
+import email.policy
+import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import text
@@ -31,6 +39,7 @@ from app.core.migrations import upgrade_to_head
 from app.core.models import utcnow
 from app.core.security import create_access_token
 from app.main import create_app
+from tests.servers import free_port
 
 PASSWORD = "correct horse battery"
 
@@ -142,7 +151,8 @@ def make_user(session: AsyncSession, settings: Settings) -> MakeUser:
         data = UserCreate(email=email or f"user{counter}@example.com", password=PASSWORD, timezone=timezone)
         user = await accounts.register(session, data, is_admin=is_admin)
         await session.commit()
-        token, _ = create_access_token(user.id, settings)
+        # The scopes a password sign-in gives: admin routes need `admin` on an admin's token.
+        token, _ = create_access_token(user.id, settings, scopes=accounts.login_scopes(is_admin))
         return Account(user=user, token=token)
 
     return make
@@ -270,3 +280,105 @@ def make_attempt(session: AsyncSession) -> MakeAttempt:
 @pytest.fixture(scope="session")
 def project_root() -> Path:
     return Path(__file__).resolve().parents[1]
+
+
+class SmtpTestServer:
+    """A real SMTP server (aiosmtpd) on 127.0.0.1 that keeps what it receives. Given a user, it demands
+    AUTH (LOGIN or PLAIN) before it takes mail, and `url` carries the credentials, percent-encoded."""
+
+    def __init__(self, user: str | None = None, password: str | None = None) -> None:
+        self.port = free_port()
+        self._user = user
+        self._password = password or ""
+        credentials = "" if user is None else f"{quote(user, safe='')}:{quote(self._password, safe='')}@"
+        self.url = f"smtp://{credentials}127.0.0.1:{self.port}"
+        self._received: list[tuple[frozenset[str], EmailMessage]] = []
+        self._controller = Controller(
+            self,
+            hostname="127.0.0.1",
+            port=self.port,
+            server_hostname="localhost",
+            authenticator=self._authenticate if user is not None else None,
+            # aiosmtpd offers AUTH only after STARTTLS otherwise, and these connections are plain.
+            auth_require_tls=False,
+        )
+
+    @property
+    def messages(self) -> list[EmailMessage]:
+        return [message for _, message in self._received]
+
+    async def wait_for(self, to: str, timeout: float = 5) -> EmailMessage:  # noqa: ASYNC109 (a deadline per call)
+        """The first message whose envelope names `to` (case-insensitively), waiting for it to arrive."""
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    for recipients, message in self._received:
+                        if to.lower() in recipients:
+                            return message
+                    await asyncio.sleep(0.01)
+        except TimeoutError:
+            raise AssertionError(f"no mail to {to} within {timeout} s ({len(self._received)} received)") from None
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        expected = LoginPassword((self._user or "").encode(), self._password.encode())
+        # handled=False: aiosmtpd then answers a failure with 535 itself instead of leaving the client waiting.
+        return AuthResult(success=data == expected, handled=False)
+
+    async def handle_MAIL(  # noqa: N802 (aiosmtpd's hook name)
+        self, server: SMTP, session: Session, envelope: Envelope, address: str, mail_options: list[str]
+    ) -> str:
+        # aiosmtpd's own auth_required warns about plain connections on every session: the same rule, here.
+        if self._user is not None and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        assert isinstance(envelope.content, bytes)
+        # Line ends as in a stored mail file, not SMTP's CRLF: a text body then reads back as it was written.
+        message = email.message_from_bytes(envelope.content.replace(b"\r\n", b"\n"), policy=email.policy.default)
+        assert isinstance(message, EmailMessage)
+        self._received.append((frozenset(r.lower() for r in envelope.rcpt_tos), message))
+        return "250 Message accepted"
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        self._controller.stop()
+
+
+StartSmtpServer = Callable[..., SmtpTestServer]
+
+
+@pytest.fixture
+def start_smtp_server() -> Iterator[StartSmtpServer]:
+    """Starts real SMTP servers, `start_smtp_server(user=..., password=...)` for one that demands AUTH;
+    all of them stop after the test."""
+    servers: list[SmtpTestServer] = []
+    # aiosmtpd's debug lines quote every session, codes included: they are the test server's, not the service's logs.
+    server_log = logging.getLogger("mail.log")
+    level = server_log.level
+    server_log.setLevel(logging.WARNING)
+
+    def start(*, user: str | None = None, password: str | None = None) -> SmtpTestServer:
+        server = SmtpTestServer(user, password)
+        server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
+        server_log.setLevel(level)
+
+
+@pytest.fixture
+def smtp_server(start_smtp_server: StartSmtpServer) -> SmtpTestServer:
+    """A real SMTP server without AUTH: put its `url` in SMTP_URL, read the mail with `await wait_for(to)`."""
+    return start_smtp_server()

@@ -7,19 +7,26 @@ Which one a route should use:
   the token is an access token (a personal API token is looked up anyway). It is one round trip less for
   the phones' hottest request, logging an attempt, and is right only for routes that write rows
   referencing `users.id` and answer 401 when that foreign key refuses a deleted account.
-- `AdminUser` is `CurrentUser` with the admin flag set, else 403.
+- `AdminUser` is `CurrentUser` with the admin flag set and a token with the `admin` scope, else 403.
+- `CurrentCaller` is `CurrentUser` with what the token proves besides (its scopes, its session).
+
+Every one of them checks the token's scopes the same way (`_check_scopes`): a request that may change
+data (any method but GET, HEAD and OPTIONS) needs `write`, so a read-only token is refused on every
+such route without the route saying so.
 """
 
 import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer, OAuth2PasswordBearer
 
 from app.accounts.models import User
-from app.accounts.service import user_for_token, user_id_for_token
+from app.accounts.service import Credentials, credentials_for_token, user_for_token
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import Forbidden, Unauthorized
+from app.core.security import TokenScope
 
 oauth2_scheme = OAuth2PasswordBearer(
     tokenUrl="/api/v1/auth/token",
@@ -48,31 +55,61 @@ async def get_bearer_token(
 BearerToken = Annotated[str, Depends(get_bearer_token)]
 
 
-async def get_current_user(session: SessionDep, settings: SettingsDep, token: BearerToken) -> User:
-    user = await user_for_token(session, token, settings)
-    if user is None:
+_READING_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def _check_scopes(request: Request, credentials: Credentials) -> None:
+    if request.method not in _READING_METHODS and TokenScope.WRITE not in credentials.scopes:
+        raise Forbidden("This token may only read: it lacks the `write` scope.")
+    if request.method in _READING_METHODS and TokenScope.READ not in credentials.scopes:
+        raise Forbidden("This token lacks the `read` scope.")
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    user: User
+    credentials: Credentials
+
+
+async def get_caller(request: Request, session: SessionDep, settings: SettingsDep, token: BearerToken) -> Caller:
+    found = await user_for_token(session, token, settings)
+    if found is None:
         raise Unauthorized()
-    return user
+    user, credentials = found
+    _check_scopes(request, credentials)
+    return Caller(user, credentials)
+
+
+CurrentCaller = Annotated[Caller, Depends(get_caller)]
+
+
+async def get_current_user(caller: CurrentCaller) -> User:
+    return caller.user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
 
 
-async def get_token_user_id(session: SessionDep, settings: SettingsDep, token: BearerToken) -> uuid.UUID:
-    user_id = await user_id_for_token(session, token, settings)
-    if user_id is None:
+async def get_token_user_id(
+    request: Request, session: SessionDep, settings: SettingsDep, token: BearerToken
+) -> uuid.UUID:
+    credentials = await credentials_for_token(session, token, settings)
+    if credentials is None:
         raise Unauthorized()
-    return user_id
+    _check_scopes(request, credentials)
+    return credentials.user_id
 
 
 # See the module docstring for when this, and not CurrentUser, is right.
 TokenUserId = Annotated[uuid.UUID, Depends(get_token_user_id)]
 
 
-async def get_admin_user(user: CurrentUser) -> User:
-    if not user.is_admin:
+async def get_admin_user(caller: CurrentCaller) -> User:
+    if not caller.user.is_admin:
         raise Forbidden("This needs an admin account.")
-    return user
+    if TokenScope.ADMIN not in caller.credentials.scopes:
+        raise Forbidden("This token lacks the `admin` scope.")
+    return caller.user
 
 
 AdminUser = Annotated[User, Depends(get_admin_user)]

@@ -4,9 +4,10 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints
 
 from app.core.schemas import InputModel, OutputModel, SingleLine
+from app.core.security import DEFAULT_SCOPES, RESET_CODE_DIGITS, TokenScope
 
 
 @lru_cache(maxsize=1)
@@ -45,6 +46,11 @@ Password = Annotated[
     Field(description="At least 10 characters.", examples=["correct horse battery"]),
 ]
 Email = Annotated[EmailStr, StringConstraints(max_length=254), AfterValidator(str.lower)]
+RefreshTokenText = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200),
+    Field(description="A refresh token from `POST /api/v1/auth/token`."),
+]
 
 
 class UserCreate(InputModel):
@@ -73,9 +79,51 @@ class UserPublic(OutputModel):
 
 
 class AccessToken(OutputModel):
-    access_token: str = Field(description="Send as `Authorization: Bearer <access_token>`.")
+    access_token: str = Field(
+        description="Send as `Authorization: Bearer <access_token>`. It carries every scope your account has "
+        "(`admin` only on an admin's account) and is checked by its signature alone: it keeps working until it "
+        "expires, even after its session has ended (logout, password change or reset)."
+    )
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
-    expires_in: int = Field(description="Seconds until the token expires.", examples=[3600])
+    expires_in: int = Field(
+        description="Seconds until the access token expires (ACCESS_TOKEN_EXPIRE_MINUTES). Refresh shortly "
+        "before, or when a call answers 401.",
+        examples=[900],
+    )
+    refresh_token: str = Field(
+        description="Exchange it at this route with `grant_type=refresh_token` for a new pair. Each one works "
+        "once: store the new one and forget the old. The same refresh retried within a minute (a lost answer) "
+        "answers the same new refresh token; a spent one presented later ends the whole session (it was copied)."
+    )
+    refresh_expires_in: int = Field(
+        description="Seconds the session lasts unused (REFRESH_TOKEN_EXPIRE_DAYS); every refresh starts it again.",
+        examples=[5184000],
+    )
+
+
+def _scope_list(value: object) -> object:
+    # Stored space-separated (see ApiToken.scopes); answered as a list.
+    return sorted(value.split()) if isinstance(value, str) else value
+
+
+def _distinct(scopes: list[TokenScope]) -> list[TokenScope]:
+    if len(set(scopes)) != len(scopes):
+        raise ValueError("must not name a scope twice")
+    return scopes
+
+
+ScopesField = Annotated[
+    list[TokenScope],
+    AfterValidator(_distinct),
+    Field(
+        min_length=1,
+        max_length=len(TokenScope),
+        json_schema_extra={"uniqueItems": True},
+        description="What the token may do: `read` (every GET), `write` (every request that changes data; "
+        "without it those answer 403), `admin` (the admin routes; only an admin can grant it).",
+        examples=[["read"]],
+    ),
+]
 
 
 class ApiTokenCreate(InputModel):
@@ -91,15 +139,51 @@ class ApiTokenCreate(InputModel):
         le=3650,
         description="Days until the token stops working (at most 3650); omit for a token that does not expire.",
     )
+    scopes: ScopesField = sorted(DEFAULT_SCOPES)
 
 
 class ApiTokenPublic(OutputModel):
     id: uuid.UUID
     name: str
     prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    scopes: Annotated[list[TokenScope], BeforeValidator(_scope_list)] = Field(description="What the token may do.")
     created_at: datetime
     expires_at: datetime | None
 
 
 class ApiTokenCreated(ApiTokenPublic):
     token: str = Field(description="The token itself. Shown only in this answer: store it now.")
+
+
+class LogoutRequest(InputModel):
+    refresh_token: RefreshTokenText
+
+
+class SessionPublic(OutputModel):
+    id: uuid.UUID
+    created_at: datetime = Field(description="When you signed in with your password.")
+    last_used_at: datetime = Field(
+        description="When the session last exchanged a refresh token (or signed in). It lapses "
+        "REFRESH_TOKEN_EXPIRE_DAYS after this."
+    )
+    user_agent: str | None = Field(description="The `User-Agent` of the app that signed in or last refreshed.")
+    current: bool = Field(description="Whether this is the session of the access token making this request.")
+
+
+class PasswordChange(InputModel):
+    current_password: Annotated[str, StringConstraints(max_length=1024), Field(description="Your password now.")]
+    new_password: Password
+
+
+class PasswordResetRequest(InputModel):
+    email: Email = Field(description="The email of the account.", examples=["sam@example.com"])
+
+
+class PasswordResetConfirm(InputModel):
+    email: Email = Field(description="The email the code was sent to.", examples=["sam@example.com"])
+    code: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=2 * RESET_CODE_DIGITS),
+        Field(description=f"The {RESET_CODE_DIGITS}-digit code from the email.", examples=["04812345"]),
+    ]
+    new_password: Password

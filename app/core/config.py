@@ -2,10 +2,11 @@
 
 import logging
 import secrets
+from email.utils import parseaddr
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Follows a sentence that says what was noticed (very hard asks, sustained or rising distress,
@@ -23,13 +24,20 @@ DATABASE_MAX_OVERFLOW = 10
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False)
+    # Errors never echo a value: SECRET_KEY, DATABASE_URL and SMTP_URL may hold passwords.
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False, hide_input_in_errors=True
+    )
 
     environment: Literal["development", "test", "production"] = "development"
     database_url: str = "sqlite+aiosqlite:///./rejection-tracker.db"
     # Left empty in development so a fresh clone runs; `production` refuses to start without it.
     secret_key: SecretStr | None = None
-    access_token_expire_minutes: int = Field(default=60, ge=1, le=60 * 24 * 30)
+    # Short: an access token is checked by its signature alone (no database read), so ending a session
+    # stops its refresh token at once but its access tokens only when they expire.
+    access_token_expire_minutes: int = Field(default=15, ge=1, le=60 * 24 * 30)
+    # A session unused this long lapses; every refresh starts the count again.
+    refresh_token_expire_days: int = Field(default=60, ge=1, le=3650)
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     database_timeout_seconds: float = Field(default=5.0, gt=0)
     # PostgreSQL connections per worker process: kept open, and at most this many more under
@@ -49,10 +57,45 @@ class Settings(BaseSettings):
     # A shared store for rate limits across workers and instances; without it,
     # each process counts on its own.
     redis_url: str | None = None
-    login_limit_per_client: int = Field(default=20, ge=1, description="logins per minute per client address")
+    # Per-address limits are coarse on purpose: behind carrier-grade NAT thousands of phones share one
+    # address, so they only stop floods from one machine. The per-email (per-account) limits do the
+    # fine-grained work, as guessing one account's password or flooding one inbox needs that email.
+    login_limit_per_client: int = Field(default=200, ge=1, description="password logins per minute per client address")
     login_limit_per_account: int = Field(default=10, ge=1, description="logins per 5 minutes per email")
-    register_limit_per_client: int = Field(default=10, ge=1, description="registrations per hour per client address")
+    register_limit_per_client: int = Field(default=200, ge=1, description="registrations per hour per client address")
+    register_limit_per_email: int = Field(default=5, ge=1, description="registrations per hour per email")
+    password_reset_limit_per_client: int = Field(
+        default=100, ge=1, description="password-reset requests, and confirmations, per hour per client address"
+    )
+    password_reset_limit_per_email: int = Field(
+        default=5, ge=1, description="password-reset requests per hour per email (each code may be tried 5 times)"
+    )
     support_message: str = DEFAULT_SUPPORT_MESSAGE
+    # smtp://[user:password@]host[:port] or smtps://…, read by app/core/mail.py. Without it, development
+    # prints mail to the console and production turns password reset off.
+    smtp_url: SecretStr | None = None
+    mail_from: str = "Rejection Tracker <no-reply@localhost>"
+    # The page the password-reset email links to (a frontend's reset form); without it the email gives the code alone.
+    password_reset_url: str | None = None
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _check_smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        # Imported here: app.core.mail imports this module.
+        from app.core.mail import parse_smtp_url
+
+        parse_smtp_url(value.get_secret_value())
+        return value
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_mail_from(cls, value: str) -> str:
+        local, _, domain = parseaddr(value)[1].rpartition("@")
+        if not local or not domain or "\r" in value or "\n" in value:
+            raise ValueError("MAIL_FROM must be one address, e.g. 'Rejection Tracker <no-reply@example.com>'")
+        return value
 
     @model_validator(mode="after")
     def _require_secret_outside_development(self) -> "Settings":

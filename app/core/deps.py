@@ -1,5 +1,5 @@
-"""Dependency aliases every domain uses: settings, the unit of work, the rate limiter. They import no domain;
-who the caller is lives in app/accounts/dependencies.py."""
+"""Dependency aliases every domain uses: settings, the unit of work, the rate limiter, the mailer. They import
+no domain; who the caller is lives in app/accounts/dependencies.py."""
 
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.db import unit_of_work
+from app.core.mail import Mailer
 from app.core.ratelimit import RateLimiter
 
 
@@ -29,8 +30,15 @@ async def get_rate_limiter(request: Request) -> RateLimiter:
     return limiter
 
 
+async def get_mailer(request: Request) -> Mailer | None:
+    mailer: Mailer | None = request.app.state.mailer
+    return mailer
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 RateLimiterDep = Annotated[RateLimiter, Depends(get_rate_limiter)]
 # scope="function": commit before the response is sent, so a failed commit is
 # answered as an error instead of being acknowledged and lost.
 SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+# None when mail is off (production without SMTP_URL): a route that must send answers 503.
+MailerDep = Annotated[Mailer | None, Depends(get_mailer)]

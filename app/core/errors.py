@@ -124,6 +124,12 @@ class ServiceUnavailable(AppError):
     default_headers: ClassVar[dict[str, str]] = {"Retry-After": "5"}
 
 
+class NotConfigured(AppError):
+    """A feature this server was started without (no `Retry-After`: waiting will not bring it)."""
+
+    status_code, code, detail = 503, "not-configured", "This server is not set up for this."
+
+
 def problem_response(
     status: int,
     detail: str,

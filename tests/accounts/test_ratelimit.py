@@ -75,6 +75,47 @@ async def test_registration_is_limited_per_client_address(
     assert statuses == [201, 201, 429]
 
 
+async def test_registration_is_limited_per_email_across_client_addresses(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession]
+) -> None:
+    app = create_app(settings.model_copy(update={"register_limit_per_email": 2}), sessionmaker=sessionmaker)
+    statuses = []
+    for i in range(3):
+        async with _client_for(app, f"198.51.100.{i}") as client:
+            body = {"email": "Taken@example.com" if i else "taken@example.com", "password": PASSWORD}
+            statuses.append((await client.post("/api/v1/auth/register", json=body)).status_code)
+    assert statuses == [201, 409, 429]
+    async with _client_for(app, "198.51.100.9") as client:
+        other = await client.post("/api/v1/auth/register", json={"email": "free@example.com", "password": PASSWORD})
+    assert other.status_code == 201
+
+
+def test_per_address_limits_leave_room_for_carrier_grade_nat(settings: Settings) -> None:
+    # Thousands of phones can share one address: per address only floods are stopped, an order of
+    # magnitude above the per-email limits that do the fine-grained work.
+    defaults = Settings(environment="test", secret_key=settings.signing_key)
+    assert defaults.register_limit_per_client >= 20 * defaults.register_limit_per_email
+    assert defaults.login_limit_per_client >= 20 * defaults.login_limit_per_account
+
+
+async def test_refreshing_is_not_counted_as_signing_in(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], alice: Account
+) -> None:
+    # A refresh token is 256 random bits, not a guessable password: phones behind one address refresh freely.
+    app = create_app(settings.model_copy(update={"login_limit_per_client": 1}), sessionmaker=sessionmaker)
+    async with _client_for(app) as client:
+        signed_in = await client.post(
+            "/api/v1/auth/token", data={"username": "alice@example.com", "password": PASSWORD}
+        )
+        token = signed_in.json()["refresh_token"]
+        for _ in range(3):
+            refreshed = await client.post(
+                "/api/v1/auth/token", data={"grant_type": "refresh_token", "refresh_token": token}
+            )
+            assert refreshed.status_code == 200
+            token = refreshed.json()["refresh_token"]
+
+
 async def test_memory_counter_windows_reset() -> None:
     counter = MemoryCounter()
     limiter = RateLimiter(counter)

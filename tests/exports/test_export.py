@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.accounts.models import ApiToken
+from app.accounts import service as accounts
+from app.accounts.models import ApiToken, RefreshToken
 from app.attempts.models import Attempt
 from app.core.models import utcnow
 from app.exports.service import CSV_COLUMNS
@@ -223,9 +224,23 @@ async def test_delete_me_leaves_no_row_of_the_user_in_any_table(
             )
             assert response.status_code == 201, response.text
         await client.post("/api/v1/me/tokens", json={"name": "script"}, headers=account.headers)
+        signed_in = await client.post(
+            "/api/v1/auth/token", data={"username": account.user.email, "password": account.password}
+        )
+        assert signed_in.status_code == 200
+        await accounts.store_reset_code(session, account.user.id, "0" * 64)
+    await session.commit()
     before = await _rows_of(session, alice.user.id)
     tables = {name.split(".")[0] for name, n in before.items() if n}
-    assert {"users", "attempts", "idempotency_records", "api_tokens", "challenges"} <= tables
+    assert {
+        "users",
+        "attempts",
+        "idempotency_records",
+        "api_tokens",
+        "challenges",
+        "auth_sessions",
+        "password_reset_codes",
+    } <= tables
     bob_before = await _rows_of(session, bob.user.id)
 
     response = await client.delete("/api/v1/me", headers=alice.headers)
@@ -235,6 +250,8 @@ async def test_delete_me_leaves_no_row_of_the_user_in_any_table(
     assert await _rows_of(session, bob.user.id) == bob_before
     assert (await client.get(ATTEMPTS, headers=alice.headers)).status_code == 401
     assert await session.scalar(select(func.count()).select_from(ApiToken)) == 1
+    # Refresh tokens belong to a session, not straight to a user: they went with alice's.
+    assert await session.scalar(select(func.count()).select_from(RefreshToken)) == 1
 
 
 @pytest.mark.parametrize("with_attempts", [True, False])

@@ -1,28 +1,38 @@
 """Nothing sensitive in the logs: the whole flow with every logger at DEBUG, then the output is scanned.
 
+The flow covers the account's whole life: signing in, refreshing (a retry and a theft too), listing and
+ending sessions, signing out, changing the password and resetting it by email through a real SMTP server.
+
 Logging is set up as `serve` sets it up with LOG_LEVEL=DEBUG and JSON logs (the same levels and
 formatter), and the root logger is
 lowered to DEBUG too, so third-party loggers (the database drivers, SQLAlchemy, httpx) speak as much as
-the app's configuration lets them. No password, access or API token (nor its stored digest), note text
-or distress value may appear.
+the app's configuration lets them. No password, access, refresh or API token (nor its stored digest), email
+address, reset code (nor its digest), note text or distress value may appear.
 """
 
 import io
 import json
 import logging
 import re
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from app.core.config import Settings
 from app.core.observability import JsonFormatter, logging_config
-from app.core.security import api_token_digest
-from app.main import API_PREFIX
-from tests.conftest import MakeChallenge
+from app.core.security import api_token_digest, reset_code_digest
+from app.main import API_PREFIX, create_app
+from tests.conftest import MakeChallenge, SmtpTestServer
 
 PASSWORD = "Zebra-Quartz-5511-never-logged"
+CHANGED_PASSWORD = "Walrus-Lantern-8342-never-logged"
+RESET_PASSWORD = "Heron-Marble-2290-never-logged"
+EMAIL = "private.person@example.com"
 NOTES = ("Marmalade-Obelisk-7731 she smiled", "Tangerine-Periscope-4402 went fine")
 EDITED_NOTES = "Cobalt-Harmonica-9068 edited"
 # Distinctive scores: none is a status code, and each is looked for as a number of its own.
@@ -62,15 +72,91 @@ def debug_logs() -> Iterator[io.StringIO]:
                 logger.removeHandler(handler)
 
 
-async def _flow(client: httpx.AsyncClient, challenge_id: str) -> list[str]:
+async def _sign_in(client: httpx.AsyncClient, password: str, device: str) -> dict[str, str]:
+    response = await client.post(
+        f"{API_PREFIX}/auth/token", data={"username": EMAIL, "password": password}, headers={"User-Agent": device}
+    )
+    assert response.status_code == 200, response.text
+    pair: dict[str, str] = response.json()
+    return pair
+
+
+async def _sessions_and_passwords(
+    client: httpx.AsyncClient, smtp_server: SmtpTestServer, user_id: uuid.UUID, settings: Settings
+) -> tuple[str, list[str]]:
+    """Sign in on devices, refresh, sign out, change and reset the password; the access token to go on
+    with, and the secrets handed out."""
+    token = f"{API_PREFIX}/auth/token"
+    phone = await _sign_in(client, PASSWORD, "Phone/1.0")
+    auth = {"Authorization": f"Bearer {phone['access_token']}"}
+    refreshed = await client.post(token, data={"grant_type": "refresh_token", "refresh_token": phone["refresh_token"]})
+    assert refreshed.status_code == 200
+    retried = await client.post(token, data={"grant_type": "refresh_token", "refresh_token": phone["refresh_token"]})
+    assert retried.json()["refresh_token"] == refreshed.json()["refresh_token"]
+    tablet = await _sign_in(client, PASSWORD, "Tablet/1.0")
+    listed = await client.get(f"{API_PREFIX}/me/sessions", headers=auth)
+    assert len(listed.json()) == 2
+    tablet_session = next(s["id"] for s in listed.json() if not s["current"])
+    assert (await client.delete(f"{API_PREFIX}/me/sessions/{tablet_session}", headers=auth)).status_code == 204
+    laptop = await _sign_in(client, PASSWORD, "Laptop/1.0")
+    assert (
+        await client.post(f"{API_PREFIX}/auth/logout", json={"refresh_token": laptop["refresh_token"]})
+    ).status_code == 204
+    gone = await client.post(token, data={"grant_type": "refresh_token", "refresh_token": laptop["refresh_token"]})
+    assert gone.status_code == 401
+    wrong = await client.post(
+        f"{API_PREFIX}/me/password",
+        json={"current_password": RESET_PASSWORD, "new_password": CHANGED_PASSWORD},
+        headers=auth,
+    )
+    assert wrong.status_code == 403
+    changed = await client.post(
+        f"{API_PREFIX}/me/password", json={"current_password": PASSWORD, "new_password": CHANGED_PASSWORD}, headers=auth
+    )
+    assert changed.status_code == 204
+
+    assert (await client.post(f"{API_PREFIX}/auth/password-reset", json={"email": EMAIL})).status_code == 202
+    unknown = await client.post(f"{API_PREFIX}/auth/password-reset", json={"email": "someone.else@example.com"})
+    assert unknown.status_code == 202
+    mail = await smtp_server.wait_for(EMAIL)
+    body = mail.get_body(preferencelist=("plain",))
+    assert body is not None
+    code = re.search(r"Your code: (\d+)", body.get_content())
+    assert code is not None
+    confirm = f"{API_PREFIX}/auth/password-reset/confirm"
+    wrong_code = f"{(int(code.group(1)) + 1) % 10**8:08d}"
+    refused = await client.post(confirm, json={"email": EMAIL, "code": wrong_code, "new_password": RESET_PASSWORD})
+    assert refused.status_code == 400
+    confirmed = await client.post(confirm, json={"email": EMAIL, "code": code.group(1), "new_password": RESET_PASSWORD})
+    assert confirmed.status_code == 204
+    # The spent first refresh token again, well after its grace: a theft signal, on a session already ended.
+    stolen = await client.post(token, data={"grant_type": "refresh_token", "refresh_token": phone["refresh_token"]})
+    assert stolen.status_code == 401
+    again = await _sign_in(client, RESET_PASSWORD, "Phone/1.0")
+    handed_out = [
+        *(
+            pair[name]
+            for pair in (phone, refreshed.json(), tablet, laptop, again)
+            for name in ("access_token", "refresh_token")
+        ),
+        *(api_token_digest(pair["refresh_token"]) for pair in (phone, refreshed.json(), tablet, laptop, again)),
+        code.group(1),
+        reset_code_digest(user_id, code.group(1), settings),
+        wrong_code,
+    ]
+    return again["access_token"], handed_out
+
+
+async def _flow(
+    client: httpx.AsyncClient, challenge_id: str, smtp_server: SmtpTestServer, settings: Settings
+) -> list[str]:
     """Everything a user does, start to end; returns the secrets it was handed."""
-    email = "private.person@example.com"
-    registered = await client.post(f"{API_PREFIX}/auth/register", json={"email": email, "password": PASSWORD})
+    registered = await client.post(f"{API_PREFIX}/auth/register", json={"email": EMAIL, "password": PASSWORD})
     assert registered.status_code == 201
-    wrong = await client.post(f"{API_PREFIX}/auth/token", data={"username": email, "password": PASSWORD + "x"})
+    user_id = uuid.UUID(registered.json()["id"])
+    wrong = await client.post(f"{API_PREFIX}/auth/token", data={"username": EMAIL, "password": PASSWORD + "x"})
     assert wrong.status_code == 401
-    login = await client.post(f"{API_PREFIX}/auth/token", data={"username": email, "password": PASSWORD})
-    access_token = login.json()["access_token"]
+    access_token, handed_out = await _sessions_and_passwords(client, smtp_server, user_id, settings)
     created = await client.post(
         f"{API_PREFIX}/me/tokens", json={"name": "script"}, headers={"Authorization": f"Bearer {access_token}"}
     )
@@ -111,7 +197,7 @@ async def _flow(client: httpx.AsyncClient, challenge_id: str) -> list[str]:
     assert (await client.delete(f"{API_PREFIX}/attempts/{ids[1]}", headers=auth)).status_code == 204
     assert (await client.delete(f"{API_PREFIX}/me", headers=auth)).status_code == 204
     assert (await client.get(f"{API_PREFIX}/me", headers=auth)).status_code == 401
-    return [access_token, api_token, api_token_digest(api_token)]
+    return [access_token, api_token, api_token_digest(api_token), *handed_out]
 
 
 def _values(entry: Any, key: str = "") -> Iterator[tuple[str, Any]]:
@@ -126,22 +212,31 @@ def _values(entry: Any, key: str = "") -> Iterator[tuple[str, Any]]:
 
 
 async def test_the_whole_flow_logs_no_secret_no_note_and_no_distress_value(
-    client: httpx.AsyncClient, make_challenge: MakeChallenge, debug_logs: io.StringIO
+    *,
+    settings: Settings,
+    sessionmaker: async_sessionmaker[AsyncSession],
+    smtp_server: SmtpTestServer,
+    make_challenge: MakeChallenge,
+    debug_logs: io.StringIO,
 ) -> None:
     challenge = await make_challenge()
-    secrets = await _flow(client, str(challenge.id))
+    app = create_app(settings.model_copy(update={"smtp_url": SecretStr(smtp_server.url)}), sessionmaker=sessionmaker)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+        secrets = await _flow(client, str(challenge.id), smtp_server, settings)
     output = debug_logs.getvalue()
     lines = [line for line in output.splitlines() if line.strip()]
     entries = [json.loads(line) for line in lines]
     # The flow was logged: one access line per request, each with its request id.
     access = [e for e in entries if e["logger"] == "app.access"]
-    assert len(access) == 17
+    assert len(access) == 33
     assert all(e.get("request_id") and e.get("route") for e in access)
 
-    for text in (PASSWORD, *NOTES, EDITED_NOTES, *secrets):
+    passwords = (PASSWORD, CHANGED_PASSWORD, RESET_PASSWORD)
+    for text in (*passwords, EMAIL, "someone.else@example.com", *NOTES, EDITED_NOTES, *secrets):
         assert text not in output
     # Halves too, in case something truncates what it logs.
-    for text in (PASSWORD, *NOTES, *secrets):
+    for text in (*passwords, EMAIL, *NOTES, *secrets):
         assert text[: len(text) // 2] not in output
     # A score standing alone, not a piece of a UUID, hex id or decimal.
     standalone = re.compile(r"(?<![\w.-])(" + "|".join(map(str, DISTRESS)) + r")(?![\w.-])")

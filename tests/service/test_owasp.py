@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import pytest
 from fastapi import FastAPI
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
@@ -21,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.catalog.models import Category, Challenge
 from app.core.config import Settings
 from app.main import API_PREFIX, create_app
-from tests.conftest import PASSWORD, Account, MakeAttempt, MakeChallenge
+from tests.conftest import PASSWORD, Account, MakeAttempt, MakeChallenge, SmtpTestServer
 
 PROBLEM = "application/problem+json"
 APP_DIR = Path(__file__).resolve().parents[2] / "app"
@@ -32,7 +33,10 @@ PUBLIC_ROUTES = {
     "/ready": "readiness probe",
     "/metrics": "Prometheus scrape: counts by route template and status, no user data",
     f"{API_PREFIX}/auth/register": "creating an account",
-    f"{API_PREFIX}/auth/token": "logging in",
+    f"{API_PREFIX}/auth/token": "signing in, and refreshing with a refresh token (the credential itself)",
+    f"{API_PREFIX}/auth/logout": "ending a session with its refresh token (the credential itself)",
+    f"{API_PREFIX}/auth/password-reset": "asking for a reset code by email: the caller has lost the password",
+    f"{API_PREFIX}/auth/password-reset/confirm": "setting a new password with the emailed code (the credential)",
     "/openapi.json": "the API description",
     "/docs": "Swagger UI",
     "/docs/oauth2-redirect": "Swagger UI's login redirect",
@@ -52,6 +56,7 @@ SERVICE_ROUTES = {
 # Every path with an id, and whose resource the id names. `None`: not owned by a user (reason given).
 OWNED_RESOURCES: dict[str, str | None] = {
     f"{API_PREFIX}/me/tokens/{{token_id}}": "token",
+    f"{API_PREFIX}/me/sessions/{{session_id}}": "session",
     f"{API_PREFIX}/challenges/{{challenge_id}}": "challenge",
     f"{API_PREFIX}/attempts/{{attempt_id}}": "attempt",
     # Admins curate the catalog; a user's custom challenge stays private even from them.
@@ -69,6 +74,10 @@ VALID_BODIES: dict[str, Any] = {
     "auth-register": {"email": "newcomer@example.com", "password": PASSWORD},
     "me-update_me": {"display_name": "Sam"},
     "me-create_token": {"name": "export script"},
+    "me-change_password": {"current_password": PASSWORD, "new_password": "a new passphrase"},
+    "auth-logout": {"refresh_token": "rtr_not-a-real-one"},
+    "auth-request_password_reset": {"email": "alice@example.com"},
+    "auth-confirm_password_reset": {"email": "alice@example.com", "code": "12345678", "new_password": PASSWORD},
     "challenges-create_challenge": {
         "title": "Ask for a glass of water",
         "description": "At a café counter.",
@@ -93,7 +102,7 @@ VALID_BODIES: dict[str, Any] = {
 PRIVILEGED_FIELDS = ("user_id", "owner_id", "is_admin", "is_custom", "created_at", "updated_at", "version", "digest")
 # Response fields that would carry a secret; the only ones allowed are the documented one-time answers.
 SECRET_FIELD = re.compile(r"(^|_)(password|hash|digest|secret|token)$")
-ALLOWED_SECRET_FIELDS = {("auth-token", "access_token"), ("me-create_token", "token")}
+ALLOWED_SECRET_FIELDS = {("auth-token", "access_token"), ("auth-token", "refresh_token"), ("me-create_token", "token")}
 
 
 @pytest.fixture
@@ -208,7 +217,14 @@ async def test_api1_another_users_resource_is_404_on_every_verb_and_stays_unchan
         logged = await make_attempt(alice.user, catalog, notes="Alice's private note")
         return str(logged.id), lambda: api.get(f"{API_PREFIX}/attempts/{logged.id}", headers=alice.headers)
 
-    makers = {"token": token, "challenge": challenge, "attempt": attempt}
+    async def session() -> tuple[str, Callable[[], Awaitable[Any]]]:
+        signed_in = await api.post(
+            f"{API_PREFIX}/auth/token", data={"username": "alice@example.com", "password": PASSWORD}
+        )
+        claims = jwt.decode(signed_in.json()["access_token"], options={"verify_signature": False})
+        return claims["sid"], lambda: api.get(f"{API_PREFIX}/me/sessions", headers=alice.headers)
+
+    makers = {"token": token, "challenge": challenge, "attempt": attempt, "session": session}
     with_ids = {(method, path) for method, path in _routes(app) if "{" in path}
     assert {path for _, path in with_ids} == set(OWNED_RESOURCES), "name the resource of every path with an id"
     checked = 0
@@ -226,7 +242,7 @@ async def test_api1_another_users_resource_is_404_on_every_verb_and_stays_unchan
         assert resource_id not in response.text
         assert (await read()).json() == before, (method, path)
         checked += 1
-    assert checked >= 9
+    assert checked >= 10
 
 
 # --- API2: broken authentication ---------------------------------------------------------------------
@@ -247,10 +263,22 @@ async def test_api2_every_route_but_the_public_ones_needs_a_valid_token(app: Fas
 
 
 async def test_api2_logins_cannot_be_guessed_without_limit(settings: Settings) -> None:
-    # The limits themselves are tested in test_ratelimit.py; here: they are on by default.
+    # The limits themselves are tested in test_ratelimit.py and test_password_reset.py; here: they are on by
+    # default. Per account (email) they are tight; per address only coarse, as behind carrier-grade NAT
+    # thousands of phones share one address.
     defaults = Settings(environment="test", secret_key=settings.signing_key)
     assert defaults.login_limit_per_account <= 10
-    assert defaults.login_limit_per_client <= 20
+    assert defaults.login_limit_per_client <= 200
+    assert defaults.password_reset_limit_per_email <= 5
+    assert defaults.password_reset_limit_per_client <= 100
+
+
+async def test_api2_a_refresh_token_opens_nothing_but_a_refresh(api: httpx.AsyncClient, alice: Account) -> None:
+    signed_in = await api.post(f"{API_PREFIX}/auth/token", data={"username": "alice@example.com", "password": PASSWORD})
+    refresh_token = signed_in.json()["refresh_token"]
+    response = await api.get(f"{API_PREFIX}/me", headers={"Authorization": f"Bearer {refresh_token}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == PROBLEM
 
 
 # --- API3: broken object property-level authorization ------------------------------------------------
@@ -401,6 +429,26 @@ async def test_api5_every_admin_route_is_401_without_a_token_and_403_for_a_user(
     assert all(op["tags"] == ["admin"] for _, p, op in _operations(app) if p.startswith(f"{API_PREFIX}/admin/"))
 
 
+async def test_api5_every_route_that_changes_data_is_403_for_a_read_only_token(
+    app: FastAPI, api: httpx.AsyncClient, alice: Account, admin: Account
+) -> None:
+    readers = {}
+    for owner in (alice, admin):
+        created = await api.post(
+            f"{API_PREFIX}/me/tokens", json={"name": "reader", "scopes": ["read"]}, headers=owner.headers
+        )
+        readers[owner.user.id] = {"Authorization": f"Bearer {created.json()['token']}"}
+    changing = [(m, p) for m, p in _routes(app) if m not in ("GET", "OPTIONS") and p not in PUBLIC_ROUTES]
+    assert len(changing) >= 15
+    for method, path in changing:
+        owner = admin if path.startswith(f"{API_PREFIX}/admin/") else alice
+        body: list[object] | dict[str, object] = [] if path.endswith("/import") else {}
+        response = await api.request(method, _fill(path), json=body, headers=readers[owner.user.id])
+        assert response.status_code == 403, (method, path, response.text)
+        assert response.headers["content-type"] == PROBLEM
+    assert (await api.get(f"{API_PREFIX}/me", headers=readers[alice.user.id])).status_code == 200
+
+
 # --- API6: unrestricted access to sensitive business flows -------------------------------------------
 
 
@@ -428,6 +476,27 @@ async def test_api6_mass_registration_from_one_client_is_refused(
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) > 0
     assert refused.headers["content-type"] == PROBLEM
+
+
+async def test_api6_one_inbox_cannot_be_flooded_with_reset_codes(
+    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], smtp_server: SmtpTestServer, alice: Account
+) -> None:
+    # Default limits, from addresses that differ: the per-email limit holds whoever asks.
+    defaults = Settings(
+        environment="test",
+        database_url=settings.database_url,
+        secret_key=settings.signing_key,
+        smtp_url=smtp_server.url,
+    )
+    app = create_app(defaults, sessionmaker=sessionmaker)
+    statuses = []
+    for i in range(defaults.password_reset_limit_per_email + 1):
+        transport = httpx.ASGITransport(app=app, client=(f"198.51.100.{i}", 40000))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await client.post(f"{API_PREFIX}/auth/password-reset", json={"email": "alice@example.com"})
+            statuses.append(response.status_code)
+    assert statuses == [202] * defaults.password_reset_limit_per_email + [429]
+    assert len(smtp_server.messages) == defaults.password_reset_limit_per_email
 
 
 # --- API7: server-side request forgery ---------------------------------------------------------------
@@ -579,6 +648,7 @@ def test_api9_every_route_is_documented_and_versioned(app: FastAPI) -> None:
 
 def test_api10_not_applicable_no_third_party_api_is_consumed() -> None:
     """N/A: the service calls no third-party API. Its only outbound connections are to its own
-    database and (optionally) its own Redis for rate limits; test_api7 shows it has no HTTP client."""
+    database, (optionally) its own Redis for rate limits and the SMTP server that SMTP_URL names for
+    mail; test_api7 shows it has no HTTP client."""
     third_party = {"httpx", "requests", "aiohttp", "urllib3", "boto3", "stripe", "openai", "google"}
     assert not {m for m in _imported_modules() if m.split(".")[0] in third_party}

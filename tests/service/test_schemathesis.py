@@ -22,6 +22,7 @@ import httpx
 import pytest
 import schemathesis
 from fastapi import FastAPI
+from pydantic import SecretStr
 from schemathesis import engine
 from schemathesis.engine import events
 from schemathesis.python import asgi
@@ -37,7 +38,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.migrations import upgrade_to_head
 from app.main import API_PREFIX, create_app
-from tests.conftest import PASSWORD, Account, MakeChallenge, is_postgres
+from tests.conftest import PASSWORD, Account, MakeChallenge, SmtpTestServer, is_postgres
 
 # Deterministic, and bounded to well under a minute per database on a 2-core machine.
 MAX_EXAMPLES = 100
@@ -87,6 +88,11 @@ BEYOND_THE_SCHEMA = {
     # And `If-Match` must be an entity tag (400) that is still current (412).
     "admin-update_challenge": ["400", "412", "422"],
     "admin-delete_challenge": ["400", "412"],
+    # `username` and `password` with `grant_type=password`, `refresh_token` with `grant_type=refresh_token`.
+    "auth-token": ["422"],
+    # The email's domain, as for registration; and the code must be the one emailed to it (400 otherwise).
+    "auth-request_password_reset": ["422"],
+    "auth-confirm_password_reset": ["400", "422"],
 }
 CONFIG = {
     "seed": 20261122,
@@ -173,12 +179,20 @@ def fuzz_target(fuzz_database_url: str, settings: Settings) -> Iterator[FuzzTarg
         "login_limit_per_client": 1_000_000,
         "login_limit_per_account": 1_000_000,
         "register_limit_per_client": 1_000_000,
+        "register_limit_per_email": 1_000_000,
+        "password_reset_limit_per_client": 1_000_000,
+        "password_reset_limit_per_email": 1_000_000,
     }
-    app = create_app(settings.model_copy(update=unlimited), sessionmaker=sessionmaker)
+    # Password-reset mail goes to a real SMTP server: without one the reset answers 503.
+    smtp_server = SmtpTestServer()
+    smtp_server.start()
+    mail = {"smtp_url": SecretStr(smtp_server.url)}
+    app = create_app(settings.model_copy(update=unlimited | mail), sessionmaker=sessionmaker)
     with asgi.get_client(app) as client:
         _register(client, "fuzz@example.com")
         target = FuzzTarget(app, _login(client, "fuzz@example.com"), _login(client, "fuzz-admin@example.com"))
     yield target
+    smtp_server.stop()
     asyncio.run(db.dispose())
 
 
