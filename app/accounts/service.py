@@ -6,7 +6,6 @@ from datetime import datetime, timedelta
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from sqlalchemy import bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -21,7 +20,7 @@ from app.accounts.schemas import (
 )
 from app.core import security
 from app.core.config import Settings
-from app.core.db import unit_of_work
+from app.core.db import conflict_insert, unit_of_work
 from app.core.errors import DATABASE_ERROR_TYPES, BadRequest, Conflict, Forbidden, NotFound, Unauthorized
 from app.core.mail import Mailer, build_message, deliver
 from app.core.models import utcnow
@@ -369,8 +368,7 @@ async def store_reset_code(session: AsyncSession, user_id: uuid.UUID, digest: st
     """The account's one live code, replacing any earlier one in one statement (two racing requests leave
     the later one's code)."""
     now = utcnow()
-    dialect = session.get_bind().dialect.name
-    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(PasswordResetCode)
+    insert = conflict_insert(session.get_bind().dialect.name, PasswordResetCode)
     fresh = {"digest": digest, "created_at": now, "expires_at": now + RESET_CODE_LIFETIME, "tries": 0, "used_at": None}
     await session.execute(
         insert.values(user_id=user_id, **fresh).on_conflict_do_update(index_elements=["user_id"], set_=fresh)

@@ -29,7 +29,7 @@ from app.attempts.models import Attempt, IdempotencyRecord
 from app.attempts.schemas import PEAK_REQUIRED, AttemptCreate, AttemptPublic, AttemptUpdate, Outcome, peak_missing
 from app.catalog.models import Challenge
 from app.catalog.rules import loggable_by
-from app.core.db import insert_or_ignore, local_date, local_date_in
+from app.core.db import conflict_insert, local_date, local_date_in
 from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.models import utcnow
 from app.core.pagination import paginate
@@ -258,14 +258,14 @@ def _statements(dialect: str) -> _Statements:
 
     def insert_attempt(query: Select[Any]) -> Any:
         return (
-            insert_or_ignore(dialect, attempts)
+            conflict_insert(dialect, attempts)
             .from_select([*values, *_FROM_CHALLENGE, *_DERIVED], query)
             .on_conflict_do_nothing(index_elements=[attempts.c.id])
         )
 
     # The answer is AttemptPublic's fields of the row as stored; so is the replayed body.
     public = [attempts.c[name] for name in AttemptPublic.model_fields]
-    insert_record = insert_or_ignore(dialect, records).on_conflict_do_nothing()
+    insert_record = conflict_insert(dialect, records).on_conflict_do_nothing()
     keyed_and_recorded = None
     if dialect == "postgresql":
         # The record is built by the database from what the INSERT returns; the outer SELECT says whether

@@ -173,8 +173,9 @@ def create_engine(
     return create_async_engine(url, connect_args=connect_args, **kwargs)
 
 
-def insert_or_ignore(dialect: str, table: Any) -> Any:
-    """An INSERT for `table` with `.on_conflict_do_nothing()`, for a dialect name (PostgreSQL or SQLite)."""
+def conflict_insert(dialect: str, table: Any) -> Any:
+    """An INSERT for `table` that takes `.on_conflict_do_nothing()` or `.on_conflict_do_update()`, for a dialect
+    name (PostgreSQL or SQLite)."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
