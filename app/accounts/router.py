@@ -206,7 +206,8 @@ async def read_me(user: CurrentUser) -> UserPublic:
 
 @me_router.patch("", response_model=UserPublic, responses=problem_responses(413, 422), summary="Change your account")
 async def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) -> UserPublic:
-    """Change `display_name` and `timezone`; fields left out keep their value."""
+    """Change `display_name` and `timezone`. As in every PATCH: a field left out keeps its value, `null`
+    clears one that may be empty (`display_name`) and is refused with 422 for one that may not (`timezone`)."""
     user = await service.update_user(session, user, data)
     return UserPublic.model_validate(user)
 

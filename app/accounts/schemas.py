@@ -1,23 +1,36 @@
 import uuid
-import zoneinfo
 from datetime import datetime
-from functools import lru_cache
+from importlib import resources
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BeforeValidator, EmailStr, Field, StringConstraints
 
-from app.core.schemas import InputModel, OutputModel, SingleLine
+from app.core.schemas import InputModel, OutputModel, PatchModel, SingleLine
 from app.core.security import DEFAULT_SCOPES, RESET_CODE_DIGITS, TokenScope
 
 
-@lru_cache(maxsize=1)
-def _time_zones() -> frozenset[str]:
-    return frozenset(zoneinfo.available_timezones())
+def _tz_database() -> tuple[str, frozenset[str]]:
+    """The release and every zone and alias name of the tz database the `tzdata` package ships, the same on
+    every server.
+
+    Not the server's own zoneinfo folder (zoneinfo.available_timezones), which also holds files such as
+    `localtime` and `posixrules` that name no place. Aliases (`UTC`, `Asia/Calcutta`) stay valid: phones
+    report them. `Factory` is a zone of the database that means "not set".
+    """
+    source = resources.files("tzdata").joinpath("zoneinfo", "tzdata.zi").read_text(encoding="utf-8")
+    # tzdata.zi's "Z name …" lines are zones and "L target name" lines aliases (zic's compact form).
+    names = {line.split()[1] for line in source.splitlines() if line.startswith("Z ")}
+    names |= {line.split()[2] for line in source.splitlines() if line.startswith("L ")}
+    release = source.partition("\n")[0].removeprefix("# version ")
+    return release, frozenset(names - {"Factory"})
+
+
+TZ_RELEASE, TIME_ZONES = _tz_database()
 
 
 def _iana_time_zone(value: str) -> str:
-    if value not in _time_zones():
-        raise ValueError("must be an IANA time zone name such as 'Europe/Berlin' or 'UTC'")
+    if value not in TIME_ZONES:
+        raise ValueError("must be an IANA time zone name such as 'Europe/Berlin', 'America/New_York' or 'UTC'")
     return value
 
 
@@ -25,13 +38,13 @@ TimeZone = Annotated[
     str,
     StringConstraints(min_length=1, max_length=64),
     AfterValidator(_iana_time_zone),
-    # Listed in the schema, so clients (and the docs' dropdown) know every name the server takes.
     Field(
-        description="An IANA time zone name. An attempt counts in the practice session (local day) of the zone "
-        "your account has when it is logged or its time corrected; changing the zone later leaves past sessions "
-        "on their days, and streaks count to today in the new zone.",
-        examples=["Europe/Berlin"],
-        json_schema_extra={"enum": sorted(_time_zones())},
+        description="An IANA time zone name from the tz database (`Europe/Berlin`, `America/Sao_Paulo`, "
+        f"`Asia/Kolkata`, `UTC`, …; release {TZ_RELEASE}); aliases such as `Asia/Calcutta` are kept as "
+        "given. An attempt counts in the practice session (local day) of the zone your account has when it is "
+        "logged or its time corrected; changing the zone later leaves past sessions on their days, and streaks "
+        "count to today in the new zone.",
+        examples=["Europe/Berlin", "America/New_York", "UTC"],
     ),
 ]
 DisplayName = Annotated[
@@ -64,7 +77,11 @@ class UserCreate(InputModel):
     timezone: TimeZone = "UTC"
 
 
-class UserUpdate(InputModel):
+class UserUpdate(PatchModel):
+    """Fields left out keep their value; `display_name: null` clears the name; `timezone` cannot be null."""
+
+    clearable = frozenset({"display_name"})
+
     display_name: DisplayName | None = None
     timezone: TimeZone | None = None
 

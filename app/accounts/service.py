@@ -132,8 +132,7 @@ _API_TOKEN_OWNER = select(ApiToken.user_id, ApiToken.expires_at, ApiToken.scopes
 
 async def update_user(session: AsyncSession, user: User, data: UserUpdate) -> User:
     for field, value in data.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(user, field, value)
+        setattr(user, field, value)
     await session.flush()
     return user
 

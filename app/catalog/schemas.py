@@ -1,13 +1,11 @@
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated
 
-from pydantic import AliasChoices, ConfigDict, Field, GetJsonSchemaHandler, StringConstraints, field_validator
-from pydantic.json_schema import JsonSchemaValue
-from pydantic_core import CoreSchema
+from pydantic import AliasChoices, ConfigDict, Field, StringConstraints
 
 from app.catalog.models import ChallengeStatus
-from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, SingleLine
+from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, PatchModel, SingleLine
 
 SLUG_PATTERN = r"^[a-z0-9]+(?:-[a-z0-9]+)*$"
 MAX_IMPORT_ITEMS = 1000
@@ -99,32 +97,6 @@ CategoryDescription = Annotated[
         examples=["Small requests of strangers in the ordinary places of daily life."],
     ),
 ]
-
-
-class PatchModel(InputModel):
-    """A partial update: a field left out keeps its value; `null` is refused instead of being ignored."""
-
-    @field_validator("*", mode="before")
-    @classmethod
-    def _not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be left out, but not set to null")
-        return value
-
-    @classmethod
-    def __get_pydantic_json_schema__(cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        # `X | None = None` is only how a left-out field is represented; the documented
-        # schema shows what clients may send: the field optional, never null.
-        schema = handler.resolve_ref_schema(handler(core_schema))
-        for prop in schema.get("properties", {}).values():
-            variants = [v for v in prop.pop("anyOf", []) if v != {"type": "null"}]
-            if len(variants) == 1:
-                prop.update({key: value for key, value in variants[0].items() if key != "title"})
-            elif variants:
-                prop["anyOf"] = variants
-            if prop.get("default", ...) is None:
-                del prop["default"]
-        return schema
 
 
 # --- categories ---------------------------------------------------------------

@@ -6,7 +6,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 from pydantic import (
     AwareDatetime,
@@ -16,6 +16,8 @@ from pydantic import (
     Field,
     GetCoreSchemaHandler,
     GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
 )
 from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import CoreSchema, PydanticCustomError, core_schema
@@ -93,6 +95,40 @@ class InputModel(BaseModel):
     """Request bodies: unknown fields are an error, so nobody can set `user_id` or `is_admin`."""
 
     model_config = ConfigDict(extra="forbid")
+
+
+class PatchModel(InputModel):
+    """A partial update, with the one rule for `null` every PATCH follows: a field left out keeps its value;
+    `null` clears a field that may be empty (those named in `clearable`) and is refused (422) for any other,
+    never silently ignored.
+
+    Every field is declared `X | None = None`, which is only how "left out" is represented: the documented
+    schema shows what clients may send, with `null` allowed on the clearable fields alone.
+    """
+
+    clearable: ClassVar[frozenset[str]] = frozenset()
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _null_only_clears(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None and info.field_name not in cls.clearable:
+            raise ValueError("may be left out, but not set to null")
+        return value
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        json_schema = handler.resolve_ref_schema(handler(schema))
+        for name, prop in json_schema.get("properties", {}).items():
+            if prop.get("default", ...) is None:
+                del prop["default"]
+            if name in cls.clearable:
+                continue
+            variants = [v for v in prop.pop("anyOf", []) if v != {"type": "null"}]
+            if len(variants) == 1:
+                prop.update({key: value for key, value in variants[0].items() if key != "title"})
+            elif variants:
+                prop["anyOf"] = variants
+        return json_schema
 
 
 class OutputModel(BaseModel):

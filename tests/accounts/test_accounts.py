@@ -74,6 +74,10 @@ async def test_register_duplicate_email_is_409_case_insensitive(client: httpx.As
         ({"email": "x@example.com", "password": "short"}, "password"),
         ({"email": "x@example.com", "password": PASSWORD, "timezone": "Mars/Olympus"}, "timezone"),
         ({"email": "x@example.com", "password": PASSWORD, "timezone": "+02:00"}, "timezone"),
+        # Files of a server's zoneinfo folder that name no place, and the database's "not set" zone.
+        ({"email": "x@example.com", "password": PASSWORD, "timezone": "localtime"}, "timezone"),
+        ({"email": "x@example.com", "password": PASSWORD, "timezone": "posixrules"}, "timezone"),
+        ({"email": "x@example.com", "password": PASSWORD, "timezone": "Factory"}, "timezone"),
         ({"email": "not-an-email", "password": PASSWORD}, "email"),
         ({"email": "x@example.com", "password": PASSWORD, "is_admin": True}, "is_admin"),
         ({"email": "x@example.com", "password": PASSWORD, "display_name": "bad\x00name"}, "display_name"),
@@ -196,8 +200,39 @@ async def test_patch_me_changes_only_given_fields(client: httpx.AsyncClient, ali
     assert response.json() == {**response.json(), "display_name": "Al", "timezone": "America/New_York"}
 
 
+@pytest.mark.parametrize("zone", ["Asia/Calcutta", "US/Eastern", "Etc/GMT+5", "America/Argentina/Buenos_Aires"])
+async def test_aliases_and_etc_zones_are_kept_as_given(client: httpx.AsyncClient, alice: Account, zone: str) -> None:
+    # Phones report old aliases (Asia/Calcutta for Asia/Kolkata): refusing them would lock those users out.
+    response = await client.patch(ME, json={"timezone": zone}, headers=alice.headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["timezone"] == zone
+
+
+async def test_the_time_zone_is_documented_as_a_string_with_examples_not_an_enum(client: httpx.AsyncClient) -> None:
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    for model in ("UserCreate", "UserUpdate"):
+        zone = schemas[model]["properties"]["timezone"]
+        assert "enum" not in zone
+        assert zone["type"] == "string"
+        assert "Europe/Berlin" in zone["examples"]
+
+
+async def test_patch_me_null_clears_the_display_name(client: httpx.AsyncClient, alice: Account) -> None:
+    await client.patch(ME, json={"display_name": "Al"}, headers=alice.headers)
+    response = await client.patch(ME, json={"display_name": None}, headers=alice.headers)
+    assert response.status_code == 200
+    assert response.json()["display_name"] is None
+
+
 @pytest.mark.parametrize(
-    "payload", [{"timezone": "Nowhere/Land"}, {"is_admin": True}, {"email": "new@example.com"}, {"display_name": ""}]
+    "payload",
+    [
+        {"timezone": "Nowhere/Land"},
+        {"timezone": None},
+        {"is_admin": True},
+        {"email": "new@example.com"},
+        {"display_name": ""},
+    ],
 )
 async def test_patch_me_rejects_bad_fields_and_changes_nothing(
     client: httpx.AsyncClient, alice: Account, payload: dict[str, object]

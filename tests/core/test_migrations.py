@@ -60,3 +60,33 @@ def test_migrations_go_up_down_and_up_again(scratch_database_url: str) -> None:
     assert asyncio.run(_table_names(scratch_database_url)) <= {"alembic_version"}
     command.upgrade(config, "head")
     assert set(Base.metadata.tables) <= asyncio.run(_table_names(scratch_database_url))
+
+
+def test_accounts_on_a_zone_that_names_no_place_move_to_utc(scratch_database_url: str) -> None:
+    config = alembic_config(scratch_database_url)
+    command.upgrade(config, "acb0a78b623d")
+    zones = ["localtime", "posixrules", "Factory", "Europe/Berlin", "Asia/Calcutta"]
+
+    async def add_users() -> None:
+        engine = create_engine(scratch_database_url)
+        async with engine.begin() as conn:
+            for i, zone in enumerate(zones):
+                await conn.execute(
+                    text(
+                        "INSERT INTO users (id, email, password_hash, timezone, is_admin, created_at, updated_at) "
+                        "VALUES (:id, :email, '!', :zone, false, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"
+                    ),
+                    {"id": uuid.UUID(int=i + 1).hex, "email": f"user{i}@example.com", "zone": zone},
+                )
+        await engine.dispose()
+
+    async def stored() -> list[str]:
+        engine = create_engine(scratch_database_url)
+        async with engine.connect() as conn:
+            found = list((await conn.execute(text("SELECT timezone FROM users ORDER BY email"))).scalars())
+        await engine.dispose()
+        return found
+
+    asyncio.run(add_users())
+    command.upgrade(config, "head")
+    assert asyncio.run(stored()) == ["UTC", "UTC", "UTC", "Europe/Berlin", "Asia/Calcutta"]
