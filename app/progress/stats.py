@@ -389,9 +389,12 @@ def sen_slope(strata: Sequence[Stratum], *, variance: int | None = None) -> tupl
     return median, float(ordered[low_rank]), float(ordered[high_rank])
 
 
-def median_slope(strata: Sequence[Stratum]) -> float:
-    """Sen's slope alone (`sen_slope` without its interval), for lines that show no interval."""
-    return _median(_pairwise_slopes(_fitted(strata)[1]))
+def median_slope(x: FloatArray, y: FloatArray, *, lines: int = 1) -> float:
+    """Sen's slope of one line alone (`sen_slope` without its interval), for lines that show no interval.
+
+    `lines` fitted together (one per category) share MAX_FIT_PAIRS pairs, as a stratified fit's strata do.
+    """
+    return _median(_pairwise_slopes([_evenly_spaced(x, y, _fit_sessions(lines))]))
 
 
 def _median(values: FloatArray) -> float:
@@ -1029,9 +1032,14 @@ def _or_none(values: npt.NDArray[np.generic], present: npt.NDArray[np.bool_]) ->
 
 def _by_category(history: _History, origin: int) -> list[CategoryTrend]:
     result = []
+    lines = sum(len(points.days) >= 2 for points in history.by_category)
     for i, name in enumerate(history.categories):
         points = history.by_category[i]
-        slope = median_slope([((points.days - origin) / WEEK_DAYS, points.values)]) if len(points.days) >= 2 else None
+        slope = (
+            median_slope((points.days - origin) / WEEK_DAYS, points.values, lines=lines)
+            if len(points.days) >= 2
+            else None
+        )
         result.append(
             CategoryTrend(
                 category=name,
