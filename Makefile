@@ -6,7 +6,7 @@ UV_VERSION := 0.13.9
 UV := .tools/bin/uv
 VENV := .venv/.synced
 
-.PHONY: run test lint fmt install clean bench bench-scale
+.PHONY: run test lint fmt install clean bench bench-scale clients
 
 run: $(VENV) ## Serve the API on the embedded SQLite default
 	.venv/bin/rejection-tracker serve $(ARGS)
@@ -20,15 +20,18 @@ bench: $(VENV) ## Benchmark against a minimal baseline on PostgreSQL with wrk; w
 bench-scale: $(VENV) ## The same, with 1,000,000 attempts in the database
 	.venv/bin/python -m bench.run --scale $(ARGS)
 
+clients: $(VENV) ## Generate Python and TypeScript clients, run a journey through them, lint the document (needs npm)
+	clients/run.sh
+
 lint: $(VENV) ## ruff, mypy and hadolint
-	.venv/bin/ruff check app tests migrations bench examples
-	.venv/bin/ruff format --check app tests migrations bench examples
+	.venv/bin/ruff check app tests migrations bench examples clients
+	.venv/bin/ruff format --check app tests migrations bench examples clients
 	.venv/bin/mypy app
 	.venv/bin/hadolint Dockerfile
 
 fmt: $(VENV)
-	.venv/bin/ruff check --fix app tests migrations bench examples
-	.venv/bin/ruff format app tests migrations bench examples
+	.venv/bin/ruff check --fix app tests migrations bench examples clients
+	.venv/bin/ruff format app tests migrations bench examples clients
 
 install: $(VENV)
 
@@ -41,4 +44,4 @@ $(VENV): $(UV) pyproject.toml uv.lock
 	touch $(VENV)
 
 clean:
-	rm -rf .tools .venv .pytest_cache .mypy_cache .ruff_cache
+	rm -rf .tools .venv .pytest_cache .mypy_cache .ruff_cache clients/.venv clients/node_modules clients/build

@@ -5,6 +5,7 @@ import asyncio
 import getpass
 import json
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +15,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app import demo
 from app.accounts import service as accounts
 from app.accounts.models import User
 from app.accounts.schemas import UserCreate
@@ -128,6 +130,33 @@ def cmd_create_admin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_demo(args: argparse.Namespace) -> int:
+    if get_settings().environment == "production":
+        # An account whose password went to a terminal has no place on a server people use.
+        print("The demo account is for development: ENVIRONMENT is production.", file=sys.stderr)
+        return 2
+    password = args.password or secrets.token_urlsafe(12)
+    try:
+        UserCreate(email=demo.DEMO_EMAIL, password=password)
+    except ValidationError as exc:
+        for error in exc.errors():
+            print(f"{'.'.join(map(str, error['loc']))}: {error['msg']}", file=sys.stderr)
+        return 2
+    upgrade_to_head()
+
+    async def work(session: AsyncSession) -> int:
+        # As `serve` does on a new database: the demo practises at the shipped catalog's challenges.
+        await importer.seed_if_empty(session)
+        _, count = await demo.create_demo_account(session, password)
+        return count
+
+    count = _run_in_session(work)
+    print(f"Demo account ready, with {count} attempts over {demo.DAYS} days up to today (made afresh on every run).")
+    print(f"  email:    {demo.DEMO_EMAIL}")
+    print(f"  password: {password}")
+    return 0
+
+
 def cmd_seed(_args: argparse.Namespace) -> int:
     upgrade_to_head()
     print(_run_in_session(importer.seed_catalog).summary())
@@ -180,6 +209,16 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", help=f"the password (else ${ADMIN_PASSWORD_ENV}, else a prompt); visible in the process list"
     )
     admin.set_defaults(func=cmd_create_admin)
+
+    demo_ = commands.add_parser(
+        "demo",
+        help="create a demo account with four weeks of practice and print its login (re-created on every run)",
+        description=f"Migrates the database, seeds the catalog if it is empty, and (re)creates {demo.DEMO_EMAIL} "
+        "with practice that shows an improving trend, an avoided ask, a streak up to today and a step down. "
+        "An earlier demo account is removed first. Refused when ENVIRONMENT=production.",
+    )
+    demo_.add_argument("--password", help="the demo account's password (default: a new random one, printed)")
+    demo_.set_defaults(func=cmd_demo)
 
     seed = commands.add_parser(
         "seed", help="add the shipped catalog's missing categories and challenges; existing ones are left alone"

@@ -24,7 +24,8 @@ from app.core.errors import install_error_handlers, problem_responses
 from app.core.mail import mailer_from_settings
 from app.core.middleware import BodySizeLimitMiddleware, SecurityHeadersMiddleware
 from app.core.observability import RequestContextMiddleware, configure_logging
-from app.core.ratelimit import MemoryCounter, RateLimiter, RedisCounter
+from app.core.openapi import install_openapi
+from app.core.ratelimit import MemoryCounter, RateLimiter, RateLimitHeadersMiddleware, RedisCounter
 from app.exports.router import router as export_router
 from app.progress.router import router as progress_router
 from app.system.router import router as system_router
@@ -167,6 +168,7 @@ def create_app(
         app.state.sessionmaker = sessionmaker
     install_error_handlers(app)
     # Added innermost first: the request id and security headers wrap every answer, 413s included.
+    app.add_middleware(RateLimitHeadersMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     if settings.cors_origins:
         app.add_middleware(
@@ -174,7 +176,15 @@ def create_app(
             allow_origins=settings.cors_origins,
             allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
-            expose_headers=["ETag", "Retry-After", "X-Request-ID"],
+            expose_headers=[
+                "ETag",
+                "Idempotent-Replayed",
+                "Location",
+                "RateLimit",
+                "RateLimit-Policy",
+                "Retry-After",
+                "X-Request-ID",
+            ],
             max_age=600,
         )
     app.add_middleware(SecurityHeadersMiddleware, hsts=settings.environment == "production")
@@ -184,6 +194,7 @@ def create_app(
         # Every route but the public /auth ones takes a token, whose scopes may not cover the request (403).
         scoped = problem_responses(403) if router is not auth_router else None
         app.include_router(router, prefix=API_PREFIX, responses=scoped)
+    install_openapi(app)
     if settings.docs_enabled:
         _install_docs(app)
     return app

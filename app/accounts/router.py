@@ -3,6 +3,7 @@ import uuid
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response, status
+from typing_extensions import TypeAliasType
 
 from app.accounts import service
 from app.accounts.dependencies import CurrentCaller, CurrentUser
@@ -22,10 +23,13 @@ from app.accounts.schemas import (
 )
 from app.core.deps import MailerDep, RateLimiterDep, SessionDep, SettingsDep
 from app.core.errors import InvalidInput, NotConfigured, Unauthorized, problem_responses
+from app.core.openapi import LOCATION_HEADER, created_at
 from app.core.schemas import Limit, Page
 from app.core.security import new_reset_code
 
 auth_router = APIRouter(prefix="/auth", tags=["auth"])
+# Named once in the document, so generated clients share one enum.
+GrantType = TypeAliasType("GrantType", Literal["password", "refresh_token"])
 
 
 def _client(request: Request) -> str:
@@ -45,11 +49,17 @@ me_router = APIRouter(prefix="/me", tags=["me"], responses=problem_responses(401
     "/register",
     status_code=status.HTTP_201_CREATED,
     response_model=UserPublic,
-    responses=problem_responses(409, 413, 422, 429),
+    responses={201: {"headers": LOCATION_HEADER}, **problem_responses(409, 413, 422, 429)},
     summary="Create an account",
 )
 async def register(
-    data: UserCreate, request: Request, session: SessionDep, settings: SettingsDep, limiter: RateLimiterDep
+    data: UserCreate,
+    *,
+    request: Request,
+    response: Response,
+    session: SessionDep,
+    settings: SettingsDep,
+    limiter: RateLimiterDep,
 ) -> UserPublic:
     """Create an account. The email must be free; the password needs at least 10 characters.
 
@@ -59,6 +69,8 @@ async def register(
     await limiter.check(f"register:client:{_client(request)}", settings.register_limit_per_client, 3600)
     await limiter.check(f"register:email:{_email_key(data.email)}", settings.register_limit_per_email, 3600)
     user = await service.register(session, data)
+    # The account is read back at /me, by whoever signs in to it.
+    response.headers["Location"] = str(request.url_for("read_me"))
     return UserPublic.model_validate(user)
 
 
@@ -75,7 +87,7 @@ async def token(
     settings: SettingsDep,
     limiter: RateLimiterDep,
     grant_type: Annotated[
-        Literal["password", "refresh_token"],
+        GrantType,
         Form(description="`password` (the default) to sign in, `refresh_token` to renew a session."),
     ] = "password",
     username: Annotated[str | None, Form(max_length=254, description="With `password`: your email.")] = None,
@@ -201,6 +213,7 @@ async def confirm_password_reset(
 
 @me_router.get("", response_model=UserPublic, summary="Your account")
 async def read_me(user: CurrentUser) -> UserPublic:
+    """Your account: email, display name, time zone, whether it is an admin's, when it was made."""
     return UserPublic.model_validate(user)
 
 
@@ -223,16 +236,19 @@ async def delete_me(user: CurrentUser, session: SessionDep) -> Response:
     "/tokens",
     status_code=status.HTTP_201_CREATED,
     response_model=ApiTokenCreated,
-    responses=problem_responses(403, 413, 422),
+    responses={201: {"headers": LOCATION_HEADER}, **problem_responses(403, 413, 422)},
     summary="Create a personal API token",
 )
-async def create_token(data: ApiTokenCreate, caller: CurrentCaller, session: SessionDep) -> ApiTokenCreated:
+async def create_token(
+    data: ApiTokenCreate, caller: CurrentCaller, session: SessionDep, request: Request, response: Response
+) -> ApiTokenCreated:
     """A token for scripts: send it as `Authorization: Bearer rt_…`. The token is shown only in this answer.
 
     `scopes` limit what it may do (default `["read", "write"]`). 403 for a scope the token making this
     request lacks itself, or `admin` on an account that is no admin's.
     """
     row, secret = await service.create_api_token(session, caller.user, caller.credentials.scopes, data)
+    response.headers["Location"] = created_at(request, row.id)
     return ApiTokenCreated(token=secret, **ApiTokenPublic.model_validate(row).model_dump())
 
 
@@ -245,6 +261,8 @@ async def list_tokens(
     limit: Annotated[Limit, Query()] = 50,
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Page[ApiTokenPublic]:
+    """Your personal API tokens, oldest first, a page at a time (`next_cursor` fetches the next). Only the first
+    characters of each (`prefix`) are shown: a token itself is shown once, when it is made."""
     rows, next_cursor = await service.list_api_tokens(session, user, limit, cursor)
     return Page(items=[ApiTokenPublic.model_validate(r) for r in rows], next_cursor=next_cursor)
 
@@ -256,6 +274,7 @@ async def list_tokens(
     summary="Revoke an API token",
 )
 async def revoke_token(token_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    """Revoke one of your tokens: it answers 401 from the next request on. 404 for a token that is not yours."""
     await service.revoke_api_token(session, user, token_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 

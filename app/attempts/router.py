@@ -8,6 +8,7 @@ from app.attempts import service
 from app.attempts.schemas import AttemptCreate, AttemptPublic, AttemptUpdate, Outcome
 from app.core.deps import SessionDep
 from app.core.errors import problem_responses
+from app.core.openapi import LOCATION_HEADER, created_at
 from app.core.schemas import Limit, Page, Timestamp
 
 router = APIRouter(prefix="/attempts", tags=["attempts"], responses=problem_responses(401))
@@ -25,11 +26,21 @@ IdempotencyKey = Annotated[
 ]
 
 
+_CREATED_HEADERS = {
+    **LOCATION_HEADER,
+    "Idempotent-Replayed": {
+        "description": "`true` when this answers a retry (the same `id` or `Idempotency-Key` and body as an "
+        "earlier request): the first result again, and nothing new stored. Absent on a first answer.",
+        "schema": {"type": "string", "const": "true"},
+    },
+}
+
+
 @router.post(
     "",
     status_code=status.HTTP_201_CREATED,
     response_model=AttemptPublic,
-    responses=problem_responses(409, 413, 422),
+    responses={201: {"headers": _CREATED_HEADERS}, **problem_responses(409, 413, 422)},
     summary="Log an attempt",
 )
 async def create_attempt(
@@ -53,8 +64,7 @@ async def create_attempt(
     `Idempotent-Replayed: true`, and stores nothing new; the same `id` or key with a different body answers 409.
     """
     attempt, replayed = await service.create_attempt(session, user_id, data, idempotency_key)
-    # The attempt lives under the collection it was posted to; url_for would walk every route to say so.
-    response.headers["Location"] = f"{request.url.replace(query='')}/{attempt.id}"
+    response.headers["Location"] = created_at(request, attempt.id)
     if replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return attempt
@@ -93,6 +103,7 @@ async def list_attempts(
 
 @router.get("/{attempt_id}", response_model=AttemptPublic, responses=problem_responses(404, 422), summary="One attempt")
 async def read_attempt(attempt_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> AttemptPublic:
+    """One of your attempts, as it was logged or last corrected. Someone else's, or an unknown id, answers 404."""
     return AttemptPublic.model_validate(await service.get_attempt(session, user, attempt_id))
 
 
@@ -121,5 +132,7 @@ async def update_attempt(
     summary="Delete an attempt",
 )
 async def delete_attempt(attempt_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
+    """Removes one of your attempts for good: the trend and the export no longer count it. Someone else's, or
+    an unknown id, answers 404."""
     await service.delete_attempt(session, user, attempt_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

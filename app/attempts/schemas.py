@@ -1,20 +1,21 @@
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     AfterValidator,
-    ConfigDict,
     Field,
     StringConstraints,
     ValidationInfo,
     field_validator,
 )
+from typing_extensions import TypeAliasType
 
 from app.core.models import utcnow
-from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, Timestamp
+from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, PatchModel, Timestamp
 
-Outcome = Literal["rejected", "accepted", "partial", "avoided"]
+# A named alias: the document declares the enum once, as `Outcome`, and every field and parameter refers to it.
+Outcome = TypeAliasType("Outcome", Literal["rejected", "accepted", "partial", "avoided"])
 
 # Anything older is a typo (a year of 0024), not offline logging.
 EARLIEST_OCCURRED_AT = datetime(2000, 1, 1, tzinfo=UTC)
@@ -95,23 +96,11 @@ class AttemptCreate(InputModel):
         return value
 
 
-# Fields a PATCH may leave out but not set to null.
-NOT_NULLABLE_IN_UPDATE = ("occurred_at", "outcome", "distress_before")
+class AttemptUpdate(PatchModel):
+    """A partial update: fields left out keep their value; `null` clears the ratings and notes that may be
+    empty, and is refused for the rest. The challenge cannot change."""
 
-
-def _document_not_nullable(schema: dict[str, Any]) -> None:
-    # `X | None = None` only represents "left out"; the documented schema says what clients may send.
-    for name in NOT_NULLABLE_IN_UPDATE:
-        prop = schema["properties"][name]
-        variants = [v for v in prop.pop("anyOf") if v != {"type": "null"}]
-        prop.update(variants[0])
-        del prop["default"]
-
-
-class AttemptUpdate(InputModel):
-    """A partial update: fields left out keep their value. The challenge cannot change."""
-
-    model_config = ConfigDict(json_schema_extra=_document_not_nullable)
+    clearable = frozenset({"distress_peak", "distress_after", "expected_rejection", "notes"})
 
     occurred_at: OccurredAt | None = Field(default=None, description=OCCURRED_AT, examples=["2026-05-01T18:30:00Z"])
     outcome: Outcome | None = Field(default=None, description=OUTCOME, examples=["partial"])
@@ -120,13 +109,6 @@ class AttemptUpdate(InputModel):
     distress_after: Score | None = Field(default=None, description=DISTRESS_AFTER + CLEARS, examples=[25])
     expected_rejection: Score | None = Field(default=None, description=EXPECTED_REJECTION + CLEARS, examples=[80])
     notes: Notes | None = Field(default=None, description=NOTES + " `null` clears them.", examples=[NOTES_EXAMPLE])
-
-    @field_validator(*NOT_NULLABLE_IN_UPDATE, mode="before")
-    @classmethod
-    def _required_fields_not_null(cls, value: Any) -> Any:
-        if value is None:
-            raise ValueError("may be left out, but not set to null")
-        return value
 
 
 class AttemptPublic(OutputModel):

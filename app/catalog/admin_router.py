@@ -3,7 +3,7 @@
 import dataclasses
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response, status
+from fastapi import APIRouter, Body, Header, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 from pydantic import Field, WithJsonSchema
 
@@ -26,6 +26,7 @@ from app.catalog.schemas import (
 from app.catalog.service import IfMatch
 from app.core.deps import SessionDep
 from app.core.errors import BadRequest, problem_responses
+from app.core.openapi import LOCATION_HEADER, created_at
 from app.core.schemas import Limit, Page
 
 router = APIRouter(prefix="/admin", tags=["admin"], responses=problem_responses(401, 403))
@@ -103,11 +104,11 @@ async def list_challenges(
     "/challenges",
     status_code=status.HTTP_201_CREATED,
     response_model=AdminChallengePublic,
-    responses={201: {"headers": ETAG_HEADER}, **problem_responses(409, 413, 422)},
+    responses={201: {"headers": {**ETAG_HEADER, **LOCATION_HEADER}}, **problem_responses(409, 413, 422)},
     summary="Create a catalog challenge",
 )
 async def create_challenge(
-    data: AdminChallengeCreate, _admin: AdminUser, session: SessionDep, response: Response
+    data: AdminChallengeCreate, _admin: AdminUser, session: SessionDep, request: Request, response: Response
 ) -> AdminChallengePublic:
     """Adds a challenge to the catalog, as a `draft` unless `status` says otherwise: users see it once it
     is `published` (PATCH it with `{"status": "published"}`).
@@ -115,6 +116,7 @@ async def create_challenge(
     `slug` must be unused (409 otherwise); `category` must exist (see `GET /api/v1/categories`).
     """
     challenge = await service.create_catalog_challenge(session, data)
+    response.headers["Location"] = created_at(request, challenge.id)
     return _with_etag(response, challenge)
 
 
@@ -255,12 +257,17 @@ async def delete_challenge(
     "/categories",
     status_code=status.HTTP_201_CREATED,
     response_model=CategoryPublic,
-    responses=problem_responses(409, 413, 422),
+    responses={201: {"headers": LOCATION_HEADER}, **problem_responses(409, 413, 422)},
     summary="Create a category",
 )
-async def create_category(data: CategoryCreate, _admin: AdminUser, session: SessionDep) -> CategoryPublic:
-    """A category is a place in life (work, shops, online…), not a level. Its `slug` cannot change later."""
-    return CategoryPublic.model_validate(await service.create_category(session, data))
+async def create_category(
+    data: CategoryCreate, _admin: AdminUser, session: SessionDep, request: Request, response: Response
+) -> CategoryPublic:
+    """A category is a place in life (work, shops, online…), not a level. Its `slug` cannot change later.
+    `Location` names it under `/api/v1/admin/categories/{slug}`, where PATCH changes it."""
+    category = await service.create_category(session, data)
+    response.headers["Location"] = created_at(request, category.slug)
+    return CategoryPublic.model_validate(category)
 
 
 @router.patch(

@@ -2,7 +2,7 @@ import dataclasses
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from fastapi.responses import JSONResponse
 
 from app.accounts.dependencies import CurrentUser
@@ -17,6 +17,7 @@ from app.catalog.schemas import (
 from app.catalog.service import ChallengeFilters
 from app.core.deps import SessionDep
 from app.core.errors import problem_responses
+from app.core.openapi import LOCATION_HEADER, created_at
 from app.core.schemas import Limit, Page, SingleLine
 
 router = APIRouter(tags=["challenges"], responses=problem_responses(401))
@@ -104,15 +105,18 @@ async def list_challenges(
     "/challenges",
     status_code=status.HTTP_201_CREATED,
     response_model=ChallengePublic,
-    responses=problem_responses(413, 422),
+    responses={201: {"headers": LOCATION_HEADER}, **problem_responses(413, 422)},
     summary="Create a custom challenge of your own",
 )
-async def create_challenge(data: ChallengeCreate, user: CurrentUser, session: SessionDep) -> ChallengePublic:
+async def create_challenge(
+    data: ChallengeCreate, user: CurrentUser, session: SessionDep, request: Request, response: Response
+) -> ChallengePublic:
     """A challenge you wrote yourself: only you see it, in your listing and for your attempts.
 
     `category` must be one of `GET /api/v1/categories`; the slug is made for you.
     """
     challenge = await service.create_custom_challenge(session, user, data)
+    response.headers["Location"] = created_at(request, challenge.id)
     return ChallengePublic.model_validate(challenge)
 
 

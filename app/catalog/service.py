@@ -179,7 +179,7 @@ async def _own_challenge(session: AsyncSession, user: User, challenge_id: uuid.U
     return challenge
 
 
-def _custom_slug(title: str) -> str:
+def custom_slug(title: str) -> str:
     base = re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-")[:60].strip("-")
     suffix = secrets.token_hex(4)
     return f"custom-{base}-{suffix}" if base else f"custom-{suffix}"
@@ -188,7 +188,7 @@ def _custom_slug(title: str) -> str:
 async def create_custom_challenge(session: AsyncSession, user: User, data: ChallengeCreate) -> Challenge:
     await _require_category(session, data.category)
     challenge = Challenge(
-        slug=_custom_slug(data.title),
+        slug=custom_slug(data.title),
         title=data.title,
         description=data.description,
         category_slug=data.category,

@@ -151,11 +151,13 @@ def problem_response(
 
 
 def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """`responses=` entries declaring the problems a route can answer."""
-    return {
-        status: {"model": Problem, "content": {PROBLEM_JSON: {}}, "description": HTTPStatus(status).phrase}
-        for status in statuses
-    }
+    """`responses=` entries declaring the problems a route can answer.
+
+    Not `"model": Problem`: FastAPI would declare it under `application/json`, which is never sent. The
+    schema itself joins the document in app/core/openapi.py.
+    """
+    content = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+    return {status: {"description": HTTPStatus(status).phrase, "content": content} for status in statuses}
 
 
 def _clean_validation_errors(errors: Any) -> list[dict[str, Any]]:

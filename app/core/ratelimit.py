@@ -1,12 +1,21 @@
-"""Fixed-window rate limits, counted in Redis when configured so every worker and instance shares them."""
+"""Fixed-window rate limits, counted in Redis when configured so every worker and instance shares them.
+
+Every answer of a request that met a limit carries the IETF RateLimit fields
+(draft-ietf-httpapi-ratelimit-headers): `RateLimit-Policy: "login:client";q=200;w=60` for the quota and
+`RateLimit: "login:client";r=197;t=42` for what is left of it and when the window ends, so clients can
+slow down before a 429.
+"""
 
 import logging
 import math
 import time
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from app.core.errors import TooManyRequests
 
@@ -63,16 +72,72 @@ class RedisCounter:
         await self._redis.aclose()
 
 
+@dataclass(frozen=True, slots=True)
+class _Quota:
+    policy: str
+    limit: int
+    window_seconds: int
+    left: int
+    reset_seconds: int
+
+
+# The quotas met while answering the current request; a list put in place by RateLimitHeadersMiddleware,
+# which the limiter appends to (the list is shared, so this works whatever context the handler runs in).
+_quotas_met: ContextVar[list[_Quota] | None] = ContextVar("quotas_met", default=None)
+
+
+def _policy_name(key: str) -> str:
+    # Keys read `<route>:<scope>:<subject>` (`login:client:203.0.113.7`): the subject, which may be an
+    # address, an email digest or an account, stays out of the answer; an IPv6 address has colons of its own.
+    return ":".join(key.split(":", 2)[:2])
+
+
 class RateLimiter:
     def __init__(self, counter: Counter) -> None:
         self.counter = counter
 
     async def check(self, key: str, limit: int, window_seconds: int) -> None:
-        """Count a hit; raise 429 with `Retry-After` once `key` is over `limit` in its window."""
+        """Count a hit; raise 429 with `Retry-After` once `key` is over `limit` in its window.
+
+        `key` is `<route>:<scope>:<subject>`; its first two parts name the policy in the RateLimit fields.
+        """
         count, remaining = await self.counter.hit(key, window_seconds)
+        reset_seconds = max(1, math.ceil(remaining))
+        quotas = _quotas_met.get()
+        if quotas is not None:
+            quotas.append(_Quota(_policy_name(key), limit, window_seconds, max(0, limit - count), reset_seconds))
         if count > limit:
-            retry_after = max(1, math.ceil(remaining))
             raise TooManyRequests(
-                f"Too many attempts; try again in {retry_after} seconds.",
-                headers={"Retry-After": str(retry_after)},
+                f"Too many attempts; try again in {reset_seconds} seconds.",
+                headers={"Retry-After": str(reset_seconds)},
             )
+
+
+class RateLimitHeadersMiddleware:
+    """Adds `RateLimit-Policy` and `RateLimit` to the answer of every request that met a limit, 429s included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        quotas: list[_Quota] = []
+        token = _quotas_met.set(quotas)
+
+        async def send_with_quotas(message: Message) -> None:
+            if message["type"] == "http.response.start" and quotas:
+                policies = ", ".join(f'"{q.policy}";q={q.limit};w={q.window_seconds}' for q in quotas)
+                state = ", ".join(f'"{q.policy}";r={q.left};t={q.reset_seconds}' for q in quotas)
+                message["headers"] = [
+                    *message.get("headers", []),
+                    (b"ratelimit-policy", policies.encode("latin-1")),
+                    (b"ratelimit", state.encode("latin-1")),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_quotas)
+        finally:
+            _quotas_met.reset(token)

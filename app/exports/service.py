@@ -30,8 +30,9 @@ CSV_COLUMNS = (
     "created_at",
     "updated_at",
 )
-# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection): such a cell is written
+# with a `'` before it. A cell that starts with `'` itself gets one too, so the import can take exactly one away.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 async def export_account(session: AsyncSession, user: User) -> AccountExport:
@@ -54,7 +55,7 @@ async def export_account(session: AsyncSession, user: User) -> AccountExport:
 
 
 def _cell(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     return value
 

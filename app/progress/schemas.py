@@ -2,9 +2,16 @@ import datetime as dt
 
 from pydantic import ConfigDict, Field
 from pydantic.config import JsonDict
+from typing_extensions import TypeAliasType
 
 from app.core.schemas import OutputModel
-from app.progress.stats import LevelCode, StatusCode, SupportReason, TrendStatus
+from app.progress import stats
+
+# The codes the computation gives, each named once in the document, for generated clients to share one enum.
+TrendStatus = TypeAliasType("TrendStatus", stats.TrendStatus)
+StatusCode = TypeAliasType("StatusCode", stats.StatusCode)
+LevelCode = TypeAliasType("LevelCode", stats.LevelCode)
+SupportReason = TypeAliasType("SupportReason", stats.SupportReason)
 
 _TREND_EXAMPLE: JsonDict = {
     "status": "improving",
@@ -342,7 +349,9 @@ class CategoryTrend(OutputModel):
     slope_per_week: float | None = Field(
         description="Sen's slope of this category's session means (one point per local day with an exposure in "
         "this category, weeks since `time_origin`), SUDS points per week; not adjusted for difficulty. Null with "
-        "fewer than 2 such sessions. Fitted on at most 200 sessions, evenly spaced.",
+        "fewer than 2 such sessions. The categories share at most 20,000 pairs, as the difficulties of "
+        "`adjusted_trend` do: with one category, a slope over more than 200 sessions is fitted on 200 evenly spaced "
+        "in time, with six on 82 each.",
         examples=[-3.5],
     )
 

@@ -46,6 +46,7 @@ async def test_register_creates_a_user(client: httpx.AsyncClient) -> None:
         json={"email": "Sam@Example.com", "password": "ten chars!", "display_name": "Sam", "timezone": "Europe/Berlin"},
     )
     assert response.status_code == 201
+    assert response.headers["location"] == "http://test/api/v1/me"
     body = response.json()
     assert body["email"] == "sam@example.com"
     assert body["display_name"] == "Sam"
@@ -268,6 +269,7 @@ async def test_api_token_is_shown_once_and_authenticates(
     created = await client.post(TOKENS, json={"name": "export script", "expires_in_days": 30}, headers=alice.headers)
     assert created.status_code == 201
     body = created.json()
+    assert created.headers["location"] == f"http://test/api/v1/me/tokens/{body['id']}"
     token = body["token"]
     assert token.startswith("rt_")
     assert body["prefix"] == token[:8]

@@ -831,4 +831,4 @@ async def test_malformed_attempt_id_answers_422(client: httpx.AsyncClient, alice
 
 
 def test_the_api_and_the_database_know_the_same_outcomes() -> None:
-    assert get_args(Outcome) == OUTCOMES
+    assert get_args(Outcome.__value__) == OUTCOMES

@@ -1,6 +1,8 @@
 """The command line: migrate, create-admin and serve, run as a user would."""
 
+import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -13,6 +15,8 @@ import pytest
 
 from app.cli import main
 from app.core.config import Settings, get_settings
+from app.core.db import create_engine, create_sessionmaker
+from app.main import create_app
 from tests.servers import running_service
 
 
@@ -138,3 +142,58 @@ def test_logs_are_plain_lines_in_development_and_json_elsewhere(
 ) -> None:
     settings = Settings(environment=environment, secret_key="k" * 40, log_json=log_json)
     assert settings.logs_as_json is as_json
+
+
+async def _demo_as_a_frontend_sees_it(database_url: str, password: str, old_password: str) -> dict[str, object]:
+    """Sign in to the demo account through the API and read what a frontend draws."""
+    settings = Settings(
+        environment="test", database_url=database_url, secret_key="cli-test-secret-key-long-enough-for-hs256"
+    )
+    engine = create_engine(database_url)
+    app = create_app(settings, sessionmaker=create_sessionmaker(engine))
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            login = {"username": "demo@example.com", "password": old_password}
+            stale = await client.post("/api/v1/auth/token", data=login)
+            signed_in = await client.post("/api/v1/auth/token", data=login | {"password": password})
+            assert signed_in.status_code == 200, signed_in.text
+            headers = {"Authorization": f"Bearer {signed_in.json()['access_token']}"}
+            trend = await client.get("/api/v1/me/trend", headers=headers)
+            avoided = await client.get("/api/v1/attempts", params={"outcome": "avoided"}, headers=headers)
+            return {"stale": stale.status_code, "trend": trend.json(), "avoided": avoided.json()["items"]}
+    finally:
+        await engine.dispose()
+
+
+def test_demo_makes_an_account_with_practice_to_draw_and_remakes_it(
+    cli_env: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["demo", "--password", "the first demo password"]) == 0
+    assert "password: the first demo password" in capsys.readouterr().out
+    # Run again, it makes the account afresh (the practice ends today again) with a new random password.
+    assert main(["demo"]) == 0
+    printed = capsys.readouterr().out
+    assert "email:    demo@example.com" in printed
+    found = re.search(r"password: (\S+)", printed)
+    assert found is not None
+
+    seen = asyncio.run(_demo_as_a_frontend_sees_it(cli_env, found.group(1), "the first demo password"))
+
+    assert seen["stale"] == 401
+    trend = seen["trend"]
+    assert isinstance(trend, dict)
+    assert trend["status"] == "improving", trend["status_reason"]
+    assert trend["status_reason"]["code"] == "falling_at_same_difficulty"
+    assert trend["streak"]["current_days"] == 28
+    level = trend["level"]
+    assert level["reason"]["code"] == "step_down"
+    assert level["recommended_difficulty"] == level["current_difficulty"] - 1
+    assert trend["avoidance_rate"] > 0
+    assert isinstance(seen["avoided"], list)
+    assert len(seen["avoided"]) == 1
+
+
+def test_demo_is_refused_in_production(cli_env: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    get_settings.cache_clear()
+    assert main(["demo"]) == 2

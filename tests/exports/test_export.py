@@ -21,6 +21,7 @@ from app.models import Base
 from tests.conftest import Account, MakeAttempt, MakeChallenge
 
 EXPORT = "/api/v1/me/export"
+EXPORT_CSV = "/api/v1/me/export/attempts.csv"
 ATTEMPTS = "/api/v1/attempts"
 
 
@@ -103,7 +104,7 @@ async def test_csv_export_is_one_row_per_attempt_without_formulas(
         response = await client.post(ATTEMPTS, json=attempt_body(challenge.id, **fields), headers=alice.headers)
         logged.append(response.json())
 
-    response = await client.get(EXPORT, params={"format": "csv"}, headers=alice.headers)
+    response = await client.get(EXPORT_CSV, headers=alice.headers)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/csv; charset=utf-8"
     assert response.headers["content-disposition"].endswith('.csv"')
@@ -136,6 +137,15 @@ async def test_csv_export_is_one_row_per_attempt_without_formulas(
     assert "bob's note" not in response.text
 
 
+async def test_the_csv_format_parameter_redirects_to_the_csv_export(client: httpx.AsyncClient, alice: Account) -> None:
+    response = await client.get(EXPORT, params={"format": "csv"}, headers=alice.headers)
+    assert response.status_code == 307
+    assert response.headers["location"] == f"http://test{EXPORT_CSV}"
+    followed = await client.get(response.headers["location"], headers=alice.headers)
+    assert followed.status_code == 200
+    assert followed.headers["content-type"] == "text/csv; charset=utf-8"
+
+
 async def test_export_refuses_an_unknown_format(client: httpx.AsyncClient, alice: Account) -> None:
     response = await client.get(EXPORT, params={"format": "xlsx"}, headers=alice.headers)
     assert response.status_code == 422
@@ -144,6 +154,7 @@ async def test_export_refuses_an_unknown_format(client: httpx.AsyncClient, alice
 
 async def test_export_needs_a_login(client: httpx.AsyncClient) -> None:
     assert (await client.get(EXPORT)).status_code == 401
+    assert (await client.get(EXPORT_CSV)).status_code == 401
 
 
 async def test_export_of_ten_thousand_attempts(
@@ -185,7 +196,7 @@ async def test_export_of_ten_thousand_attempts(
     assert attempts[-1]["notes"] == "attempt 9999"
 
     began = time.perf_counter()
-    response = await client.get(EXPORT, params={"format": "csv"}, headers=alice.headers)
+    response = await client.get(EXPORT_CSV, headers=alice.headers)
     csv_seconds = time.perf_counter() - began
     assert response.status_code == 200
     assert len(list(csv.reader(io.StringIO(response.text)))) == 10_001

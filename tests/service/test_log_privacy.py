@@ -193,7 +193,7 @@ async def _flow(
     assert (await client.get(f"{API_PREFIX}/attempts/{ids[1]}", headers=auth)).status_code == 200
     assert (await client.get(f"{API_PREFIX}/me/trend", headers=auth)).status_code == 200
     assert (await client.get(f"{API_PREFIX}/me/export", headers=auth)).status_code == 200
-    assert (await client.get(f"{API_PREFIX}/me/export", params={"format": "csv"}, headers=auth)).status_code == 200
+    assert (await client.get(f"{API_PREFIX}/me/export/attempts.csv", headers=auth)).status_code == 200
     assert (await client.delete(f"{API_PREFIX}/attempts/{ids[1]}", headers=auth)).status_code == 204
     assert (await client.delete(f"{API_PREFIX}/me", headers=auth)).status_code == 204
     assert (await client.get(f"{API_PREFIX}/me", headers=auth)).status_code == 401
