@@ -94,22 +94,15 @@ async def export_attempts_csv(user: CurrentUser, session: SessionDep) -> Respons
     return Response(body, media_type="text/csv; charset=utf-8", headers=_attachment("csv"))
 
 
-_IMPORT_DESCRIPTION = f"""Bring your history in: the JSON file `GET /api/v1/me/export` gives
-(`application/json`), or the CSV of `GET /api/v1/me/export/attempts.csv` (`text/csv`), from this server
-or another, or a spreadsheet diary with those columns (any order; `id`, `difficulty`, `category` and the
-timestamps may be left out).
-
-Every row is checked as `POST /api/v1/attempts` checks an attempt (ranges, notes, a time no later than
-now); its challenge must be one you can read: one you can log, or one archived since. Rows are upserted
+_IMPORT_RULES = f"""Every row is checked as `POST /api/v1/attempts` checks an attempt (ranges, notes, a time no
+later than now); its challenge must be one you can read: one you can log, or one archived since. Rows are upserted
 by `id`: your attempt with that id is updated to match, a new id is stored as given, and someone else's
-id is refused. From JSON, your own challenges (`custom_challenges`, kept under their ids when free) and
-your account's `display_name` and `timezone` come too; API tokens do not (make new ones).
+id is refused.
 
-**All or nothing:** if any row is bad, the answer is 422 with every bad row in `errors` (`loc` names it:
-`["body", "attempts", 3, "distress_peak"]` in JSON, `["body", "line", 7, "distress_peak"]` in CSV, whose
-header is line 1) and nothing is stored. Importing the same file again changes nothing and counts every
-row `unchanged`. At most {MAX_IMPORT_ATTEMPTS:,} attempts and {MAX_IMPORT_BYTES // 1024 // 1024} MiB a
-file: split a larger history into several files.
+**All or nothing:** if any row is bad, the answer is 422 with every bad row in `errors` and nothing is
+stored. Importing the same file again changes nothing and counts every row `unchanged`. At most
+{MAX_IMPORT_ATTEMPTS:,} attempts and {MAX_IMPORT_BYTES // 1024 // 1024} MiB a file: split a larger history
+into several files.
 """
 
 
@@ -117,10 +110,36 @@ file: split a larger history into several files.
     "/import",
     response_model=AccountImportResult,
     responses=problem_responses(413, 415, 422),
-    openapi_extra={"requestBody": importer.REQUEST_BODY, BODY_LIMIT_KEY: MAX_IMPORT_BYTES},
-    summary="Import your data",
-    description=_IMPORT_DESCRIPTION,
+    openapi_extra={"requestBody": importer.JSON_REQUEST_BODY, BODY_LIMIT_KEY: MAX_IMPORT_BYTES},
+    summary="Import your data (JSON)",
+    description=f"""Bring your history in: the JSON file `GET /api/v1/me/export` gives (`application/json`),
+from this server or another. Your own challenges (`custom_challenges`, kept under their ids when free) and
+your account's `display_name` and `timezone` come too; API tokens do not (make new ones).
+
+{_IMPORT_RULES}
+A bad row's `loc` names it: `["body", "attempts", 3, "distress_peak"]`.
+""",
 )
 async def import_data(user: CurrentUser, session: SessionDep, request: Request) -> AccountImportResult:
-    parsed = importer.read(request.headers.get("content-type"), await request.body())
+    parsed = importer.read(request.headers.get("content-type"), await request.body(), csv=False)
+    return await importer.import_history(session, user, parsed)
+
+
+@router.post(
+    "/import/attempts.csv",
+    response_model=AccountImportResult,
+    responses=problem_responses(413, 415, 422),
+    openapi_extra={"requestBody": importer.CSV_REQUEST_BODY, BODY_LIMIT_KEY: MAX_IMPORT_BYTES},
+    summary="Import attempts (CSV)",
+    description=f"""Bring attempts in from the CSV of `GET /api/v1/me/export/attempts.csv` (`text/csv`, UTF-8),
+from this server or another, or from a spreadsheet diary with those columns (any order; `id`,
+`difficulty`, `category` and the timestamps may be left out; a row without an `id` gets one made from its
+fields, so importing the diary again stores nothing twice).
+
+{_IMPORT_RULES}
+A bad row's `loc` names its line (the header is line 1): `["body", "line", 7, "distress_peak"]`.
+""",
+)
+async def import_attempts_csv(user: CurrentUser, session: SessionDep, request: Request) -> AccountImportResult:
+    parsed = importer.read(request.headers.get("content-type"), await request.body(), csv=True)
     return await importer.import_history(session, user, parsed)

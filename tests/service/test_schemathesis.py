@@ -99,6 +99,7 @@ BEYOND_THE_SCHEMA = {
     # Each imported attempt as for `attempts-create_attempt`, ids that are not someone else's, and (CSV) a
     # header that names the export's columns.
     "me-import_data": ["422"],
+    "me-import_attempts_csv": ["422"],
 }
 CONFIG = {
     "seed": 20261122,
