@@ -77,11 +77,7 @@ CATEGORY_NOT_FOUND = "No category with that slug."
 
 
 class UnsupportedMediaType(AppError):
-    status_code, code, detail = (
-        415,
-        "unsupported-media-type",
-        "Send the export as `application/json` or its attempts as `text/csv` (UTF-8).",
-    )
+    status_code, code, detail = 415, "unsupported-media-type", "This route does not take that media type."
 
 
 class ImportRejected(AppError):
@@ -549,8 +545,14 @@ def read(content_type: str | None, body: bytes, *, csv: bool) -> ParsedFile:
     header = Message()
     header["content-type"] = content_type or ""
     media_type, charset = header.get_content_type(), header.get_content_charset("utf-8")
-    if not csv and media_type == "application/json":
+    if csv:
+        if media_type == "text/csv" and charset in ("utf-8", "utf8"):
+            return read_csv(body)
+        raise UnsupportedMediaType(
+            "Send the attempts CSV as `text/csv` in UTF-8; the JSON export goes to `POST /api/v1/me/import`."
+        )
+    if media_type == "application/json":
         return read_json(body)
-    if csv and media_type == "text/csv" and charset in ("utf-8", "utf8"):
-        return read_csv(body)
-    raise UnsupportedMediaType()
+    raise UnsupportedMediaType(
+        "Send the export as `application/json`; the attempts CSV goes to `POST /api/v1/me/import/attempts.csv`."
+    )
