@@ -296,6 +296,28 @@ async def _readable_facts(
     return facts
 
 
+def _local(plan: _Plan, attempt: ImportedAttempt) -> uuid.UUID | None:
+    """The challenge here that the attempt's `challenge_id` names, if it names one the caller can read."""
+    challenge_id = plan.challenge_ids.get(attempt.challenge_id, attempt.challenge_id)
+    return challenge_id if challenge_id in plan.challenge_facts else None
+
+
+async def _readable_by_slug(
+    session: AsyncSession, user: User, slugs: set[str]
+) -> dict[str, tuple[uuid.UUID, int, str]]:
+    """The challenges with these slugs the caller can read: id, difficulty and category by slug."""
+    found: dict[str, tuple[uuid.UUID, int, str]] = {}
+    ordered = sorted(slugs)
+    for start in range(0, len(ordered), _CHUNK):
+        rows = await session.execute(
+            select(Challenge.slug, Challenge.id, Challenge.difficulty, Challenge.category_slug).where(
+                Challenge.slug.in_(ordered[start : start + _CHUNK]), readable_by(user.id)
+            )
+        )
+        found.update((row.slug, (row.id, row.difficulty, row.category_slug)) for row in rows)
+    return found
+
+
 @dataclass(frozen=True)
 class _Row:
     where: Where
@@ -331,13 +353,22 @@ async def _stored_attempts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> d
 async def _plan_attempts(
     session: AsyncSession, plan: _Plan, attempts: list[tuple[Where, ImportedAttempt]]
 ) -> tuple[list[_Row], dict[uuid.UUID, Any]]:
-    rows = [
-        _identified(plan.user, where, a, plan.challenge_ids.get(a.challenge_id, a.challenge_id))
-        for where, a in attempts
-    ]
+    named = {plan.challenge_ids.get(a.challenge_id, a.challenge_id) for _, a in attempts}
+    plan.challenge_facts.update(await _readable_facts(session, plan.user, sorted(named - plan.challenge_facts.keys())))
+    # Another server's catalog has other ids: an id that names nothing here finds its challenge by slug.
+    unknown = {slug for _, a in attempts if (slug := a.challenge_slug) is not None and _local(plan, a) is None}
+    by_slug = await _readable_by_slug(session, plan.user, unknown)
+    for challenge_id, difficulty, category in by_slug.values():
+        plan.challenge_facts[challenge_id] = (difficulty, category)
+
+    def challenge_of(attempt: ImportedAttempt) -> uuid.UUID:
+        found = _local(plan, attempt)
+        if found is None and attempt.challenge_slug in by_slug:
+            return by_slug[attempt.challenge_slug][0]
+        return found or attempt.challenge_id
+
+    rows = [_identified(plan.user, where, a, challenge_of(a)) for where, a in attempts]
     stored = await _stored_attempts(session, list({row.id for row in rows}))
-    named = sorted({row.challenge_id for row in rows} - plan.challenge_facts.keys())
-    plan.challenge_facts.update(await _readable_facts(session, plan.user, named))
     first: dict[uuid.UUID, Where] = {}
     for row in rows:
         if row.id in first:

@@ -12,13 +12,22 @@ from app.catalog.schemas import CategorySlug, ChallengeCreate, ChallengePublic, 
 from app.core.schemas import InputModel, OutputModel, Timestamp
 from app.core.security import TokenScope
 
+CHALLENGE_SLUG = (
+    "The slug of the challenge attempted. Catalog ids differ between servers, so an import on another "
+    "server finds a catalog challenge by its slug when the id names none there."
+)
+
+
+class ExportedAttempt(AttemptPublic):
+    challenge_slug: str = Field(description=CHALLENGE_SLUG, examples=["ask-stranger-for-the-time"])
+
 
 class AccountExport(BaseModel):
     """Everything stored about you, minus secrets (password hash, token digests)."""
 
     exported_at: datetime = Field(description="When this export was made, in UTC.")
     account: UserPublic
-    attempts: list[AttemptPublic] = Field(description="Every attempt you logged, oldest first.")
+    attempts: list[ExportedAttempt] = Field(description="Every attempt you logged, oldest first.")
     custom_challenges: list[ChallengePublic] = Field(description="The challenges you wrote yourself.")
     api_tokens: list[ApiTokenPublic] = Field(description="Your personal API tokens: names and prefixes only.")
 
@@ -57,6 +66,11 @@ class ImportedAttempt(AttemptCreate):
         examples=["0b6f4a52-8f7e-4c39-9a57-2f1f3b0c6a11"],
     )
     occurred_at: OccurredAt = Field(description=OCCURRED_AT, examples=["2026-05-01T18:30:00+02:00"])
+    challenge_slug: Slug | None = Field(
+        default=None,
+        description=CHALLENGE_SLUG + " Without it, only `challenge_id` counts.",
+        examples=["ask-stranger-for-the-time"],
+    )
     difficulty: Difficulty | None = Field(
         default=None,
         description="The challenge's difficulty when this was logged; without it, the challenge's now.",

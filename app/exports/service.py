@@ -12,12 +12,13 @@ from app.attempts.schemas import AttemptPublic
 from app.catalog.models import Challenge
 from app.catalog.schemas import ChallengePublic
 from app.core.models import utcnow
-from app.exports.schemas import AccountExport
+from app.exports.schemas import AccountExport, ExportedAttempt
 
 CSV_COLUMNS = (
     "id",
     "occurred_at",
     "challenge_id",
+    "challenge_slug",
     "challenge_title",
     "outcome",
     "distress_before",
@@ -36,8 +37,11 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "'")
 
 
 async def export_account(session: AsyncSession, user: User) -> AccountExport:
-    attempts = await session.scalars(
-        select(Attempt).where(Attempt.user_id == user.id).order_by(Attempt.occurred_at, Attempt.id)
+    attempts = await session.execute(
+        select(Attempt, Challenge.slug)
+        .join(Challenge, Challenge.id == Attempt.challenge_id)
+        .where(Attempt.user_id == user.id)
+        .order_by(Attempt.occurred_at, Attempt.id)
     )
     challenges = await session.scalars(
         select(Challenge).where(Challenge.owner_id == user.id).order_by(Challenge.created_at, Challenge.id)
@@ -48,10 +52,14 @@ async def export_account(session: AsyncSession, user: User) -> AccountExport:
     return AccountExport(
         exported_at=utcnow(),
         account=UserPublic.model_validate(user),
-        attempts=[AttemptPublic.model_validate(a) for a in attempts],
+        attempts=[_exported(attempt, slug) for attempt, slug in attempts],
         custom_challenges=[ChallengePublic.model_validate(c) for c in challenges],
         api_tokens=[ApiTokenPublic.model_validate(t) for t in tokens],
     )
+
+
+def _exported(attempt: Attempt, challenge_slug: str) -> ExportedAttempt:
+    return ExportedAttempt(**AttemptPublic.model_validate(attempt).model_dump(), challenge_slug=challenge_slug)
 
 
 def _cell(value: object) -> object:
@@ -62,7 +70,7 @@ def _cell(value: object) -> object:
 
 async def export_attempts_csv(session: AsyncSession, user: User) -> str:
     rows = await session.execute(
-        select(Attempt, Challenge.title)
+        select(Attempt, Challenge.slug, Challenge.title)
         .join(Challenge, Challenge.id == Attempt.challenge_id)
         .where(Attempt.user_id == user.id)
         .order_by(Attempt.occurred_at, Attempt.id)
@@ -70,11 +78,11 @@ async def export_attempts_csv(session: AsyncSession, user: User) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
-    writer.writerows(_csv_row(attempt, title) for attempt, title in rows)
+    writer.writerows(_csv_row(attempt, slug, title) for attempt, slug, title in rows)
     return out.getvalue()
 
 
-def _csv_row(attempt: Attempt, challenge_title: str) -> Iterable[object]:
+def _csv_row(attempt: Attempt, challenge_slug: str, challenge_title: str) -> Iterable[object]:
     public = AttemptPublic.model_validate(attempt).model_dump(mode="json")
-    public["challenge_title"] = challenge_title
+    public |= {"challenge_slug": challenge_slug, "challenge_title": challenge_title}
     return [_cell(public[column]) for column in CSV_COLUMNS]

@@ -314,7 +314,7 @@ async def test_a_changed_row_updates_the_attempt_and_its_session_day(
     assert response.status_code == 200, response.text
     assert (response.json()["created"], response.json()["updated"]) == (0, 1)
     stored = (await client.get(f"{ATTEMPTS}/{logged['id']}", headers=alice.headers)).json()
-    assert stored == row
+    assert stored | {"challenge_slug": challenge.slug} == row
     assert [day.isoformat() for day, _, _ in await sessions_of(session, alice)] == ["2026-03-04"]
 
 
@@ -438,6 +438,41 @@ async def test_another_users_attempt_id_is_refused_and_left_alone(
     await session.refresh(bobs)
     assert (bobs.user_id, bobs.notes) == (bob.user.id, "bob's secret")
     assert await stored_attempts(session, alice) == 0
+
+
+@pytest.mark.parametrize("media", ["json", "csv"])
+async def test_attempts_find_a_catalog_challenge_by_slug_on_a_server_whose_ids_differ(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_challenge: MakeChallenge, media: str
+) -> None:
+    here = await make_challenge(difficulty=3)
+    draft = await make_challenge(status="draft")
+    logged = await log(client, alice, here.id, occurred_at="2026-03-01T12:00:00Z")
+    # The same export as another server wrote it: its catalog gave the challenge another id.
+    elsewhere = str(uuid.uuid4())
+    if media == "json":
+        export = (await client.get(EXPORT, headers=alice.headers)).json()
+        export["attempts"][0]["challenge_id"] = elsewhere
+        content, headers = json.dumps(export), JSON
+    else:
+        content, headers = (
+            (await client.get(EXPORT_CSV, headers=alice.headers)).text.replace(str(here.id), elsewhere),
+            CSV,
+        )
+    assert (await client.delete("/api/v1/me", headers=alice.headers)).status_code == 204
+
+    response = await import_file(client, bob, content, headers)
+
+    assert response.status_code == 200, response.text
+    imported = (await client.get(EXPORT, headers=bob.headers)).json()["attempts"]
+    assert [(a["id"], a["challenge_id"], a["challenge_slug"]) for a in imported] == [
+        (logged["id"], str(here.id), here.slug)
+    ]
+    # A slug names only a challenge the importer may read: a draft's is refused like an unknown one.
+    unknown = attempt_body(uuid.uuid4(), occurred_at="2026-03-02T12:00:00Z", id=str(uuid.uuid4()))
+    refused = {"attempts": [unknown | {"challenge_slug": draft.slug}, unknown | {"challenge_slug": "no-such-slug"}]}
+    response = await import_file(client, bob, json.dumps(refused), JSON)
+    assert response.status_code == 422
+    assert [e["loc"] for e in response.json()["errors"]][:1] == [["body", "attempts", 0, "challenge_id"]]
 
 
 async def test_challenges_the_caller_cannot_see_are_refused_like_unknown_ones(
