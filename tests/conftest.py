@@ -11,6 +11,7 @@ import logging
 import os
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -25,6 +26,7 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.accounts import service as accounts
@@ -46,6 +48,29 @@ PASSWORD = "correct horse battery"
 
 def is_postgres(url: str) -> bool:
     return url.startswith("postgresql")
+
+
+async def admin_execute(url: str, statement: str) -> None:
+    """One statement outside a transaction (CREATE / DROP DATABASE)."""
+    engine = create_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(statement))
+    await engine.dispose()
+
+
+@contextmanager
+def scratch_database(database_url: str, folder: Path, name: str) -> Iterator[str]:
+    """An empty database on the suite's backend, beside the test database: a file in `folder` on SQLite, a
+    new database on the PostgreSQL server (dropped afterwards)."""
+    if not is_postgres(database_url):
+        yield f"sqlite+aiosqlite:///{folder / f'{name}.db'}"
+        return
+    database = f"rt_{name}_{uuid.uuid4().hex[:8]}"
+    asyncio.run(admin_execute(database_url, f'CREATE DATABASE "{database}"'))
+    try:
+        yield make_url(database_url).set(database=database).render_as_string(hide_password=False)
+    finally:
+        asyncio.run(admin_execute(database_url, f'DROP DATABASE "{database}" WITH (FORCE)'))
 
 
 async def reset_postgres(url: str) -> None:

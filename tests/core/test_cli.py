@@ -3,7 +3,6 @@
 import asyncio
 import os
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +16,7 @@ from app.cli import main
 from app.core.config import Settings, get_settings
 from app.core.db import create_engine, create_sessionmaker
 from app.main import create_app
-from tests.servers import running_service
+from tests.servers import free_port, running_service
 
 
 @pytest.fixture
@@ -53,15 +52,8 @@ def test_create_admin_refuses_a_short_password(cli_env: str, capsys: pytest.Capt
     assert "password" in capsys.readouterr().err
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 def test_serve_migrates_and_serves_docs_at_the_printed_address(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'serve.db'}"}
     env.pop("SECRET_KEY", None)
     log = tmp_path / "serve.log"

@@ -3,17 +3,17 @@
 import asyncio
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from alembic import command
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect, text
-from sqlalchemy.engine import make_url
 
 from app.core.db import create_engine
 from app.core.migrations import alembic_config
 from app.models import Base
-from tests.conftest import is_postgres
+from tests.conftest import scratch_database
 
 
 def test_models_and_migrations_do_not_drift(database_url: str) -> None:
@@ -33,23 +33,10 @@ async def _table_names(url: str) -> set[str]:
     return names
 
 
-async def _admin_execute(url: str, statement: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
 @pytest.fixture
-def scratch_database_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """An empty database beside the test database."""
-    if not is_postgres(database_url):
-        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('scratch') / 'migrations.db'}"
-        return
-    name = f"rt_migrations_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(database_url, f'CREATE DATABASE "{name}"'))
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin_execute(database_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+def scratch_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
+    with scratch_database(database_url, tmp_path, "migrations") as url:
+        yield url
 
 
 def test_migrations_go_up_down_and_up_again(scratch_database_url: str) -> None:

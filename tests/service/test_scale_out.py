@@ -7,17 +7,14 @@ other instance is still recognised as a replay.
 """
 
 import asyncio
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy.engine import make_url
 
-from tests.conftest import is_postgres
-from tests.core.test_migrations import _admin_execute
+from tests.conftest import scratch_database
 from tests.servers import Service, running_service
 
 PASSWORD = "correct horse battery"
@@ -27,13 +24,8 @@ ATTEMPTS = 40
 @pytest.fixture
 def shared_database_url(database_url: str, tmp_path: Path) -> Iterator[str]:
     """A new, empty database on the suite's backend, for both instances."""
-    if not is_postgres(database_url):
-        yield f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
-        return
-    name = f"rt_scale_out_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(database_url, f'CREATE DATABASE "{name}"'))
-    yield make_url(database_url).set(database=name).render_as_string(hide_password=False)
-    asyncio.run(_admin_execute(database_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
+    with scratch_database(database_url, tmp_path, "scale_out") as url:
+        yield url
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ accounts with real access tokens. Run with `-s` to see what was run.
 
 import asyncio
 import re
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -27,8 +26,6 @@ from schemathesis import engine
 from schemathesis.engine import events
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.schemas import OpenApiSchema
-from sqlalchemy import text
-from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from app.accounts import service as accounts
@@ -38,7 +35,7 @@ from app.core.config import Settings
 from app.core.db import create_engine, create_sessionmaker
 from app.core.migrations import upgrade_to_head
 from app.main import API_PREFIX, create_app
-from tests.conftest import PASSWORD, Account, MakeChallenge, SmtpTestServer, is_postgres
+from tests.conftest import PASSWORD, Account, MakeChallenge, SmtpTestServer, scratch_database
 
 # Deterministic, and bounded to well under a minute per database on a 2-core machine.
 MAX_EXAMPLES = 100
@@ -119,29 +116,12 @@ CONFIG = {
 }
 
 
-async def _admin_execute(url: str, statement: str) -> None:
-    engine = create_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(statement))
-    await engine.dispose()
-
-
 @pytest.fixture(scope="module")
 def fuzz_database_url(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A scratch database beside the test database, migrated to head."""
-    if not is_postgres(database_url):
-        url = f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('fuzz') / 'fuzz.db'}"
+    with scratch_database(database_url, tmp_path_factory.mktemp("fuzz"), "fuzz") as url:
         upgrade_to_head(url)
         yield url
-        return
-    name = f"rt_fuzz_{uuid.uuid4().hex[:8]}"
-    asyncio.run(_admin_execute(database_url, f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(database_url).set(database=name).render_as_string(hide_password=False)
-        upgrade_to_head(url)
-        yield url
-    finally:
-        asyncio.run(_admin_execute(database_url, f'DROP DATABASE "{name}" WITH (FORCE)'))
 
 
 @dataclass

@@ -6,7 +6,6 @@ service started by `rejection-tracker serve`; skipped where that browser is miss
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.servers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -36,13 +37,6 @@ pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs Debian's C
 class LiveServer:
     base_url: str
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _command(*args: str) -> list[str]:
@@ -67,7 +61,7 @@ def live_server(tmp_path: Path) -> Iterator[LiveServer]:
         capture_output=True,
         timeout=60,
     )
-    port = _free_port()
+    port = free_port()
     log = tmp_path / "serve.log"
     with log.open("w") as output:
         process = subprocess.Popen(
