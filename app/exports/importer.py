@@ -54,18 +54,9 @@ _INTEGER_COLUMNS = frozenset({"distress_before", "distress_peak", "distress_afte
 _INTEGER = re.compile(r"-?[0-9]+")
 # Columns a CSV must have: the fields an attempt cannot do without.
 _REQUIRED_COLUMNS = tuple(name for name, info in ImportedAttempt.model_fields.items() if info.is_required())
-# The attempt's columns that the import compares and writes; the rest (difficulty, category, the
-# timestamps) only when the file gives them.
-_ATTEMPT_FIELDS = (
-    "challenge_id",
-    "occurred_at",
-    "outcome",
-    "distress_before",
-    "distress_peak",
-    "distress_after",
-    "expected_rejection",
-    "notes",
-)
+# The attempt's columns that the import compares and writes: what `POST /attempts` takes, but the id (the
+# row's key); the rest (difficulty, category, the timestamps) only when the file gives them.
+_ATTEMPT_FIELDS = tuple(name for name in AttemptCreate.model_fields if name != "id")
 _OPTIONAL_FIELDS = ("difficulty", "category", "created_at", "updated_at")
 _CHALLENGE_FIELDS = ("title", "description", "category_slug", "difficulty", "tips", "status")
 # IN lists stay far below either database's limit on bound parameters.
