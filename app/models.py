@@ -4,17 +4,22 @@ from app.accounts.models import ApiToken, AuthSession, PasswordResetCode, Refres
 from app.attempts.models import Attempt, IdempotencyRecord
 from app.catalog.models import Category, Challenge
 from app.core.models import Base
-from app.progress.models import SessionStats
+from app.plans.models import CalendarFeed, Plan
+from app.progress.models import LadderStep, Pause, SessionStats
 
 __all__ = [
     "ApiToken",
     "Attempt",
     "AuthSession",
     "Base",
+    "CalendarFeed",
     "Category",
     "Challenge",
     "IdempotencyRecord",
+    "LadderStep",
     "PasswordResetCode",
+    "Pause",
+    "Plan",
     "RefreshToken",
     "SessionStats",
     "User",

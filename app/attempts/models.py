@@ -19,8 +19,11 @@ class Attempt(Timestamps, Base):
         CheckConstraint("distress_after BETWEEN 0 AND 100", name="distress_after_range"),
         CheckConstraint("expected_rejection BETWEEN 0 AND 100", name="expected_rejection_range"),
         CheckConstraint("outcome = 'avoided' OR distress_peak IS NOT NULL", name="peak_unless_avoided"),
+        CheckConstraint("surprise BETWEEN 0 AND 100", name="surprise_range"),
         # The exposure log and the trend read one user's rows in time order.
         Index("ix_attempts_user_id_occurred_at", "user_id", "occurred_at", "id"),
+        # Re-tests read each challenge's attempts of one user in time order.
+        Index("ix_attempts_user_id_challenge_id_occurred_at", "user_id", "challenge_id", "occurred_at"),
     )
 
     # May be made by the client, so an offline phone can retry the same attempt safely.
@@ -38,6 +41,15 @@ class Attempt(Timestamps, Base):
     distress_after: Mapped[int | None] = mapped_column(SmallInteger)
     expected_rejection: Mapped[int | None] = mapped_column(SmallInteger)
     notes: Mapped[str | None] = mapped_column(Text)
+    # When `expected_rejection` was written down: the plan's time for a planned ask, else when it was entered.
+    # Earlier than `occurred_at` means the prediction was made before the ask.
+    predicted_at: Mapped[datetime | None]
+    # One attempt per plan; a deleted plan leaves its attempt (and the prediction copied from it).
+    plan_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("plans.id", ondelete="SET NULL"), unique=True)
+    # The reflection afterwards: as private as the notes.
+    surprise: Mapped[int | None] = mapped_column(SmallInteger)
+    safety_behaviours: Mapped[list[str] | None] = mapped_column(JSON)
+    reflection: Mapped[str | None] = mapped_column(Text)
     # The challenge as it was when logged, so later curation never rewrites history.
     difficulty: Mapped[int] = mapped_column(SmallInteger)
     category: Mapped[str] = mapped_column(String(50))

@@ -159,6 +159,11 @@ async def _create_attempt(
         "request_hash": digest,
         "created_at": now,
         "updated_at": now,
+        "predicted_at": None if data.expected_rejection is None else max(now, data.occurred_at or now),
+        "plan_id": None,
+        "surprise": None,
+        "safety_behaviours": None,
+        "reflection": None,
     }
     public, recorded = await _insert(session, statements, values, idempotency_key)
     if public is None:

@@ -1,18 +1,18 @@
 import uuid
-from datetime import date
+from datetime import date, datetime
 
-from sqlalchemy import Date, ForeignKey, Integer, SmallInteger, String
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.core.models import Base
+from app.core.models import Base, UUIDPrimaryKey, utcnow
 
 
 class SessionStats(Base):
     """Running totals of one user's attempts on one local day, at one difficulty, in one category.
 
     The trend is computed from these rows, so its cost grows with the number of practice
-    sessions, not of attempts. Database triggers on `attempts` (see the migration that
-    creates this table) keep them equal to the GROUP BY of the user's attempts in the same
+    sessions, not of attempts. Database triggers on `attempts` (built by app/progress/session_stats_sql.py for the
+    migrations) keep them equal to the GROUP BY of the user's attempts in the same
     transaction as any insert, update or delete, whoever makes it; `CELL_SUMS` in
     app/progress/service.py defines each total and tests/progress/test_session_stats.py checks the two agree.
     """
@@ -36,3 +36,40 @@ class SessionStats(Base):
     predicted_n: Mapped[int] = mapped_column(Integer)
     predicted_sum: Mapped[int] = mapped_column(Integer)
     predicted_rejected: Mapped[int] = mapped_column(Integer)
+    # Predictions written down before the ask (`predicted_at` earlier than `occurred_at`), and the surprise ratings.
+    # Rows from before these columns had none of either: their server default.
+    advance_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    surprise_n: Mapped[int] = mapped_column(Integer, server_default="0")
+    surprise_sum: Mapped[int] = mapped_column(Integer, server_default="0")
+
+
+class LadderStep(Base):
+    """One step of a user's own fear ladder, in the order they will climb it."""
+
+    __tablename__ = "ladder_steps"
+    __table_args__ = (
+        CheckConstraint("anticipated_distress BETWEEN 0 AND 100", name="anticipated_distress_range"),
+        UniqueConstraint("user_id", "challenge_id"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    # A challenge that is removed (one without attempts) leaves the ladder.
+    challenge_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("challenges.id", ondelete="CASCADE"), index=True)
+    anticipated_distress: Mapped[int] = mapped_column(SmallInteger)
+
+
+class Pause(UUIDPrimaryKey, Base):
+    """Local days (both ends included) that neither count for nor break a streak: illness, holidays."""
+
+    __tablename__ = "pauses"
+    __table_args__ = (
+        CheckConstraint("end_date >= start_date", name="ends_after_start"),
+        Index("ix_pauses_user_id_start_date", "user_id", "start_date"),
+    )
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    start_date: Mapped[date] = mapped_column(Date)
+    end_date: Mapped[date] = mapped_column(Date)
+    reason: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

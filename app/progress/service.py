@@ -54,8 +54,9 @@ def _value(condition: ColumnElement[bool], column: Any) -> ColumnElement[int]:
 
 _RATED_AFTER = _EXPOSURE & Attempt.distress_after.is_not(None)
 _PREDICTED = _EXPOSURE & Attempt.expected_rejection.is_not(None)
+_SURPRISE_RATED = _EXPOSURE & Attempt.surprise.is_not(None)
 # What one attempt adds to the totals of its cell (day, difficulty, category), in the order of stats.Cells' fields. The
-# triggers that keep `session_stats` (migration 9c4e1f2a7b30) add the same: tests/progress/test_session_stats.py
+# triggers that keep `session_stats` (migration 83922efc0822) add the same: tests/progress/test_session_stats.py
 # checks that they agree.
 CELL_SUMS: dict[str, ColumnElement[int]] = {
     "attempts": literal_column("1", Integer),
@@ -71,6 +72,9 @@ CELL_SUMS: dict[str, ColumnElement[int]] = {
     "predicted_n": _count(_PREDICTED),
     "predicted_sum": _value(_PREDICTED, Attempt.expected_rejection),
     "predicted_rejected": _count(_PREDICTED & (Attempt.outcome == "rejected")),
+    "advance_n": _count(_PREDICTED & (Attempt.predicted_at < Attempt.occurred_at)),
+    "surprise_n": _count(_SURPRISE_RATED),
+    "surprise_sum": _value(_SURPRISE_RATED, Attempt.surprise),
 }
 _CELL_KEY = (Attempt.local_date, Attempt.difficulty, Attempt.category)
 _STORED_CELLS = (

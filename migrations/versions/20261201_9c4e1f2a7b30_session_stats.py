@@ -27,12 +27,13 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from alembic import op
 
+from app.progress.session_stats_sql import KEY, SessionStatsSql, drop_triggers
+
 revision: str = "9c4e1f2a7b30"
 down_revision: str | None = "153cdf95a8e9"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
-_KEY = ("user_id", "local_date", "difficulty", "category")
 _EXPOSURE = "{r}.outcome <> 'avoided'"
 # What one attempt adds to its totals, over the attempt's row `{r}` (app/progress/service.py has the same as
 # SQLAlchemy expressions, for windows; tests/progress/test_session_stats.py checks that the two agree).
@@ -53,96 +54,7 @@ _SUMS = {
     ),
     "predicted_rejected": "CASE WHEN {r}.outcome = 'rejected' AND {r}.expected_rejection IS NOT NULL THEN 1 ELSE 0 END",
 }
-_COLUMNS = ", ".join((*_KEY, *_SUMS))
-_KEY_COLUMNS = ", ".join(_KEY)
-
-
-def _sums(row: str, *, total: bool = False, named: bool = False, sign: str = "") -> str:
-    """The totals of `row`, as a list of SQL expressions: summed over a group, named like the columns, or as
-    `column = column - (…)` with sign="-"."""
-    parts = []
-    for column, expression in _SUMS.items():
-        value = expression.format(r=row)
-        if total:
-            value = f"SUM({value})"
-        if named:
-            value = f"{value} AS {column}"
-        if sign:
-            value = f"{column} = {column} {sign} ({value})"
-        parts.append(value)
-    return ", ".join(parts)
-
-
-def _add(excluded: str = "excluded") -> str:
-    return ", ".join(f"{c} = session_stats.{c} + {excluded}.{c}" for c in _SUMS)
-
-
-def _key_matches(row: str, table: str = "session_stats") -> str:
-    return " AND ".join(f"{table}.{c} = {row}.{c}" for c in _KEY)
-
-
-# Grouped totals of a set of attempt rows named `r`: the backfill and PostgreSQL's statement triggers.
-def _grouped(source: str) -> str:
-    return f"SELECT {', '.join(f'r.{c}' for c in _KEY)}, {_sums('r', total=True)} FROM {source} AS r GROUP BY {_KEY_COLUMNS}"
-
-
-_UPSERT_GROUPED = "INSERT INTO session_stats ({columns}) {select} ON CONFLICT ({key}) DO UPDATE SET {add}"
-
-_PG_INSERT_ROW = f"""
-CREATE FUNCTION session_stats_add_row() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    INSERT INTO session_stats ({_COLUMNS})
-    VALUES (NEW.user_id, NEW.local_date, NEW.difficulty, NEW.category, {_sums("NEW")})
-    ON CONFLICT ({_KEY_COLUMNS}) DO UPDATE SET {_add()};
-    RETURN NULL;
-END
-$$
-"""
-
-
-def _pg_subtract(rows: str) -> str:
-    subtract = ", ".join(f"{c} = session_stats.{c} - d.{c}" for c in _SUMS)
-    grouped = f"SELECT {_KEY_COLUMNS}, {_sums('o', total=True, named=True)} FROM {rows} AS o GROUP BY {_KEY_COLUMNS}"
-    return (
-        f"UPDATE session_stats SET {subtract} FROM ({grouped}) AS d WHERE {_key_matches('d')};\n"
-        "    DELETE FROM session_stats USING (SELECT DISTINCT "
-        f"{_KEY_COLUMNS} FROM {rows}) AS d WHERE {_key_matches('d')} AND session_stats.attempts = 0;"
-    )
-
-
-_PG_UPDATE = f"""
-CREATE FUNCTION session_stats_update_rows() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    {_pg_subtract("old_rows")}
-    {_UPSERT_GROUPED.format(columns=_COLUMNS, select=_grouped("new_rows"), key=_KEY_COLUMNS, add=_add())};
-    RETURN NULL;
-END
-$$
-"""
-
-_PG_DELETE = f"""
-CREATE FUNCTION session_stats_delete_rows() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    {_pg_subtract("old_rows")}
-    RETURN NULL;
-END
-$$
-"""
-
-
-_SQLITE_MATCH_OLD = " AND ".join(f"{c} = OLD.{c}" for c in _KEY)
-_SQLITE_SUBTRACT = f"UPDATE session_stats SET {_sums('OLD', sign='-')} WHERE {_SQLITE_MATCH_OLD};"
-_SQLITE_ADD = (
-    f"INSERT INTO session_stats ({_COLUMNS}) VALUES (NEW.user_id, NEW.local_date, NEW.difficulty, NEW.category, "
-    f"{_sums('NEW')}) ON CONFLICT ({_KEY_COLUMNS}) DO UPDATE SET {_add()};"
-)
-_SQLITE_DROP_EMPTY = f"DELETE FROM session_stats WHERE {_SQLITE_MATCH_OLD} AND attempts = 0;"
-_SQLITE_TRIGGERS = {
-    "insert": _SQLITE_ADD,
-    # An updated row leaves its old cell before it joins its new one, which may be the same.
-    "update": f"{_SQLITE_SUBTRACT} {_SQLITE_ADD} {_SQLITE_DROP_EMPTY}",
-    "delete": f"{_SQLITE_SUBTRACT} {_SQLITE_DROP_EMPTY}",
-}
+_SQL = SessionStatsSql(_SUMS)
 
 
 def _drop_trend_cache(postgres: bool) -> None:
@@ -193,39 +105,17 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(
             ["user_id"], ["users.id"], name=op.f("fk_session_stats_user_id_users"), ondelete="CASCADE"
         ),
-        sa.PrimaryKeyConstraint(*_KEY, name=op.f("pk_session_stats")),
+        sa.PrimaryKeyConstraint(*KEY, name=op.f("pk_session_stats")),
     )
-    op.execute(f"INSERT INTO session_stats ({_COLUMNS}) {_grouped('attempts')}")
-
-    if postgres:
-        op.execute(_PG_INSERT_ROW)
-        op.execute(_PG_UPDATE)
-        op.execute(_PG_DELETE)
-        op.execute(
-            "CREATE TRIGGER session_stats_after_insert AFTER INSERT ON attempts "
-            "FOR EACH ROW EXECUTE FUNCTION session_stats_add_row()"
-        )
-        op.execute(
-            "CREATE TRIGGER session_stats_after_update AFTER UPDATE ON attempts "
-            "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
-            "FOR EACH STATEMENT EXECUTE FUNCTION session_stats_update_rows()"
-        )
-        op.execute(
-            "CREATE TRIGGER session_stats_after_delete AFTER DELETE ON attempts "
-            "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION session_stats_delete_rows()"
-        )
-    else:
-        for event, body in _SQLITE_TRIGGERS.items():
-            op.execute(f"CREATE TRIGGER session_stats_after_{event} AFTER {event.upper()} ON attempts BEGIN {body} END")
+    op.execute(_SQL.backfill())
+    for statement in _SQL.create_triggers(postgres=postgres):
+        op.execute(statement)
 
 
 def downgrade() -> None:
     postgres = op.get_bind().dialect.name == "postgresql"
-    for event in ("insert", "update", "delete"):
-        op.execute(f"DROP TRIGGER session_stats_after_{event}" + (" ON attempts" if postgres else ""))
-    if postgres:
-        for function in ("session_stats_add_row", "session_stats_update_rows", "session_stats_delete_rows"):
-            op.execute(f"DROP FUNCTION {function}()")
+    for statement in drop_triggers(postgres=postgres):
+        op.execute(statement)
     op.drop_table("session_stats")
     with op.batch_alter_table("attempts", schema=None) as batch_op:
         batch_op.drop_column("local_date")

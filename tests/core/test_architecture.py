@@ -3,7 +3,7 @@
 import ast
 from pathlib import Path
 
-DOMAINS = {"accounts", "attempts", "catalog", "exports", "progress", "system"}
+DOMAINS = {"accounts", "attempts", "catalog", "exports", "plans", "progress", "system"}
 
 
 def _imported_modules(path: Path) -> set[str]:
