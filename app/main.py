@@ -27,6 +27,9 @@ from app.core.observability import RequestContextMiddleware, configure_logging
 from app.core.openapi import install_openapi
 from app.core.ratelimit import MemoryCounter, RateLimiter, RateLimitHeadersMiddleware, RedisCounter
 from app.exports.router import router as export_router
+from app.plans.router import calendar_router, feed_router
+from app.plans.router import router as plans_router
+from app.progress.practice_router import router as practice_router
 from app.progress.router import router as progress_router
 from app.system.router import router as system_router
 
@@ -66,6 +69,11 @@ OPENAPI_TAGS = [
     },
     {"name": "progress", "description": "Your desensitization trend, ready to chart, and the challenges to try next."},
     {
+        "name": "plans",
+        "description": "Asks planned ahead with their prediction, done by logging the attempt with `plan_id`; "
+        "a secret calendar feed of them for your phone's calendar.",
+    },
+    {
         "name": "admin",
         "description": (
             "Admins only: curate the catalog. Create challenges as drafts, publish or archive them, import in "
@@ -87,6 +95,10 @@ _API_ROUTERS = (
     auth_router,
     me_router,
     progress_router,
+    practice_router,
+    plans_router,
+    calendar_router,
+    feed_router,
     export_router,
     catalog_router,
     catalog_admin_router,
@@ -174,7 +186,7 @@ def create_app(
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.cors_origins,
-            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_methods=["GET", "POST", "PUT", "PATCH", "DELETE"],
             allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "If-Match", "If-None-Match"],
             expose_headers=[
                 "ETag",
@@ -191,8 +203,9 @@ def create_app(
     app.add_middleware(RequestContextMiddleware)
     app.include_router(system_router)
     for router in _API_ROUTERS:
-        # Every route but the public /auth ones takes a token, whose scopes may not cover the request (403).
-        scoped = problem_responses(403) if router is not auth_router else None
+        # Every route but the public /auth ones and the calendar feed (its address is the credential) takes a
+        # token, whose scopes may not cover the request (403).
+        scoped = problem_responses(403) if router not in (auth_router, feed_router) else None
         app.include_router(router, prefix=API_PREFIX, responses=scoped)
     install_openapi(app)
     if settings.docs_enabled:

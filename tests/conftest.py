@@ -277,6 +277,8 @@ def make_attempt(session: AsyncSession) -> MakeAttempt:
         distress_peak: int | None = 60,
         distress_after: int | None = 30,
         expected_rejection: int | None = 70,
+        predicted_at: datetime | None = None,
+        surprise: int | None = None,
         notes: str | None = None,
     ) -> Attempt:
         occurred_at = occurred_at or utcnow()
@@ -290,6 +292,8 @@ def make_attempt(session: AsyncSession) -> MakeAttempt:
             distress_peak=distress_peak,
             distress_after=distress_after,
             expected_rejection=expected_rejection,
+            predicted_at=predicted_at,
+            surprise=surprise,
             notes=notes,
             difficulty=challenge.difficulty,
             category=challenge.category_slug,

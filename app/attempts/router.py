@@ -52,7 +52,14 @@ async def create_attempt(
     response: Response,
     idempotency_key: IdempotencyKey = None,
 ) -> AttemptPublic:
-    """Log one exposure: the outcome and your distress (SUDS 0–100) before, at the peak and after.
+    """Log one exposure: the outcome and your distress (SUDS 0–100) before, at the peak and after, and as you
+    like what you expected (`expected_rejection`) and a reflection (`surprise`, `safety_behaviours`,
+    `reflection`).
+
+    **With `plan_id`** the attempt carries out one of your open plans for the same challenge: it takes the
+    plan's `expected_rejection` (a different one in the body answers 422), `predicted_at` is the plan's
+    `created_at`, and the plan becomes `done`. A plan that is done or cancelled answers 409; someone else's or
+    an unknown one 422 `plan_not_found`.
 
     The answer keeps the challenge's `difficulty` and `category` as they are now, so later changes to the
     challenge never rewrite your history. Only challenges listed for you in
@@ -62,6 +69,7 @@ async def create_attempt(
     **Safe to retry** (e.g. from a phone that was offline): send a client-made `id`, an `Idempotency-Key`
     header, or both. The same request again answers the first result with 201 and
     `Idempotent-Replayed: true`, and stores nothing new; the same `id` or key with a different body answers 409.
+    A retry of an attempt logged with a plan is such a replay too: the plan was done once, by the first.
     """
     attempt, replayed = await service.create_attempt(session, user_id, data, idempotency_key)
     response.headers["Location"] = created_at(request, attempt.id)
@@ -110,14 +118,16 @@ async def read_attempt(attempt_id: uuid.UUID, user: CurrentUser, session: Sessio
 @router.patch(
     "/{attempt_id}",
     response_model=AttemptPublic,
-    responses=problem_responses(404, 413, 422),
+    responses=problem_responses(404, 409, 413, 422),
     summary="Correct an attempt",
 )
 async def update_attempt(
     attempt_id: uuid.UUID, data: AttemptUpdate, user: CurrentUser, session: SessionDep
 ) -> AttemptPublic:
-    """Change any of `occurred_at`, `outcome`, the distress ratings, `expected_rejection` and `notes`;
-    fields left out keep their value. The result must still be a valid attempt (a peak unless `avoided`).
+    """Change any of `occurred_at`, `outcome`, the distress ratings, `expected_rejection`, `notes` and the
+    reflection; fields left out keep their value. The result must still be a valid attempt (a peak unless
+    `avoided`). A new or changed `expected_rejection` counts as written down now (`predicted_at`); on an
+    attempt logged with a plan it was written down before the ask and cannot change (409).
 
     The challenge, and with it the logged `difficulty` and `category`, cannot change: delete the attempt
     and log it again instead.
@@ -132,7 +142,7 @@ async def update_attempt(
     summary="Delete an attempt",
 )
 async def delete_attempt(attempt_id: uuid.UUID, user: CurrentUser, session: SessionDep) -> Response:
-    """Removes one of your attempts for good: the trend and the export no longer count it. Someone else's, or
-    an unknown id, answers 404."""
+    """Removes one of your attempts for good: the trend and the export no longer count it. The plan it carried
+    out, if any, is open again. Someone else's, or an unknown id, answers 404."""
     await service.delete_attempt(session, user, attempt_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

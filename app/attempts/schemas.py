@@ -12,7 +12,7 @@ from pydantic import (
 from typing_extensions import TypeAliasType
 
 from app.core.models import utcnow
-from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, PatchModel, Timestamp
+from app.core.schemas import InputModel, IntegralNumber, MultiLine, OutputModel, PatchModel, SingleLine, Timestamp
 
 # A named alias: the document declares the enum once, as `Outcome`, and every field and parameter refers to it.
 Outcome = TypeAliasType("Outcome", Literal["rejected", "accepted", "partial", "avoided"])
@@ -46,6 +46,23 @@ def _plausible_time(value: datetime) -> datetime:
 Score = Annotated[int, Field(strict=True, ge=0, le=100), IntegralNumber]  # strict: 50.5, true and "50" are refused
 OccurredAt = Annotated[Timestamp, AfterValidator(_plausible_time)]
 Notes = Annotated[str, StringConstraints(max_length=4000), MultiLine]
+Reflection = Annotated[str, StringConstraints(max_length=2000), MultiLine]
+MAX_SAFETY_BEHAVIOURS = 10
+SafetyBehaviour = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100), SingleLine]
+
+
+def _distinct(values: list[str]) -> list[str]:
+    # Told apart as a person reads them: "Rehearsed" and "rehearsed " are one behaviour named twice.
+    if len({value.casefold() for value in values}) != len(values):
+        raise ValueError("must not name the same behaviour twice")
+    return values
+
+
+SafetyBehaviours = Annotated[
+    list[SafetyBehaviour],
+    Field(max_length=MAX_SAFETY_BEHAVIOURS, json_schema_extra={"uniqueItems": True}),
+    AfterValidator(_distinct),
+]
 
 OCCURRED_AT = (
     "When it happened: RFC 3339 with an offset (any offset; stored and answered in UTC). "
@@ -60,6 +77,26 @@ EXPECTED_REJECTION = "0–100: how likely you thought a no was, before asking (a
 NOTES = "Free text, at most 4000 characters."
 CLEARS = " `null` clears it."
 NOTES_EXAMPLE = "She said no, smiled, and it was fine."
+PLAN_ID = (
+    "The plan (`POST /api/v1/plans`) this attempt carries out: one of your open plans for the same challenge. "
+    "The attempt takes the plan's `expected_rejection` (leave it out, or send the same value) and the plan "
+    "becomes `done`. A plan that is not yours or unknown answers 422 `plan_not_found`; one that is done or "
+    "cancelled answers 409."
+)
+PREDICTED_AT = (
+    "When `expected_rejection` was written down, in UTC; null without one. For an attempt logged with a plan, "
+    "the plan's `created_at` (a plan's `expected_rejection` never changes). Otherwise when it was entered or "
+    "last changed here, but never before `occurred_at`: a prediction entered with the log was not made before "
+    "the ask. Earlier than `occurred_at` means the prediction was made in advance, as the trend counts it."
+)
+SURPRISE = "0–100: how differently it went from what you expected (0 = just as expected)."
+SAFETY_BEHAVIOURS = (
+    "What you did to feel safer, up to 10 short phrases (1–100 characters each, one line, named once), e.g. "
+    '"rehearsed the words". An empty list says you used none; null that you did not say.'
+)
+REFLECTION = "Free text, at most 2000 characters: what you learned, how you would see it now."
+SAFETY_EXAMPLE = ["rehearsed the words", "avoided eye contact"]
+REFLECTION_EXAMPLE = "A no was about the request, not about me."
 
 
 class AttemptCreate(InputModel):
@@ -85,6 +122,14 @@ class AttemptCreate(InputModel):
     distress_after: Score | None = Field(default=None, description=DISTRESS_AFTER, examples=[25])
     expected_rejection: Score | None = Field(default=None, description=EXPECTED_REJECTION, examples=[80])
     notes: Notes | None = Field(default=None, description=NOTES, examples=[NOTES_EXAMPLE])
+    plan_id: uuid.UUID | None = Field(
+        default=None, description="Optional. " + PLAN_ID, examples=["9a3e5c71-2b4d-4e6f-8a1b-3c5d7e9f0a2b"]
+    )
+    surprise: Score | None = Field(default=None, description=SURPRISE, examples=[70])
+    safety_behaviours: SafetyBehaviours | None = Field(
+        default=None, description=SAFETY_BEHAVIOURS, examples=[SAFETY_EXAMPLE]
+    )
+    reflection: Reflection | None = Field(default=None, description=REFLECTION, examples=[REFLECTION_EXAMPLE])
 
     @field_validator("distress_peak")
     @classmethod
@@ -97,18 +142,30 @@ class AttemptCreate(InputModel):
 
 
 class AttemptUpdate(PatchModel):
-    """A partial update: fields left out keep their value; `null` clears the ratings and notes that may be
-    empty, and is refused for the rest. The challenge cannot change."""
+    """A partial update: fields left out keep their value; `null` clears the ratings, notes and reflection that
+    may be empty, and is refused for the rest. The challenge and the plan cannot change."""
 
-    clearable = frozenset({"distress_peak", "distress_after", "expected_rejection", "notes"})
+    clearable = frozenset(
+        {"distress_peak", "distress_after", "expected_rejection", "notes"}
+        | {"surprise", "safety_behaviours", "reflection"}
+    )
 
     occurred_at: OccurredAt | None = Field(default=None, description=OCCURRED_AT, examples=["2026-05-01T18:30:00Z"])
     outcome: Outcome | None = Field(default=None, description=OUTCOME, examples=["partial"])
     distress_before: Score | None = Field(default=None, description=DISTRESS_BEFORE, examples=[60])
     distress_peak: Score | None = Field(default=None, description=DISTRESS_PEAK + CLEARS, examples=[70])
     distress_after: Score | None = Field(default=None, description=DISTRESS_AFTER + CLEARS, examples=[25])
-    expected_rejection: Score | None = Field(default=None, description=EXPECTED_REJECTION + CLEARS, examples=[80])
+    expected_rejection: Score | None = Field(
+        default=None,
+        description=EXPECTED_REJECTION + CLEARS + " Fixed for an attempt logged with a plan: a change answers 409.",
+        examples=[80],
+    )
     notes: Notes | None = Field(default=None, description=NOTES + " `null` clears them.", examples=[NOTES_EXAMPLE])
+    surprise: Score | None = Field(default=None, description=SURPRISE + CLEARS, examples=[70])
+    safety_behaviours: SafetyBehaviours | None = Field(
+        default=None, description=SAFETY_BEHAVIOURS + " `null` clears them.", examples=[SAFETY_EXAMPLE]
+    )
+    reflection: Reflection | None = Field(default=None, description=REFLECTION + CLEARS, examples=[REFLECTION_EXAMPLE])
 
 
 class AttemptPublic(OutputModel):
@@ -121,6 +178,14 @@ class AttemptPublic(OutputModel):
     distress_after: int | None = Field(description=DISTRESS_AFTER, examples=[25])
     expected_rejection: int | None = Field(description=EXPECTED_REJECTION, examples=[80])
     notes: str | None = Field(description=NOTES, examples=[NOTES_EXAMPLE])
+    plan_id: uuid.UUID | None = Field(
+        description="The plan this attempt carried out; null when logged without one, or when the plan was deleted.",
+        examples=["9a3e5c71-2b4d-4e6f-8a1b-3c5d7e9f0a2b"],
+    )
+    predicted_at: datetime | None = Field(description=PREDICTED_AT)
+    surprise: int | None = Field(description=SURPRISE, examples=[70])
+    safety_behaviours: list[str] | None = Field(description=SAFETY_BEHAVIOURS, examples=[SAFETY_EXAMPLE])
+    reflection: str | None = Field(description=REFLECTION, examples=[REFLECTION_EXAMPLE])
     difficulty: int = Field(description="The challenge's difficulty (1–10) when this was logged.", examples=[3])
     category: str = Field(description="The challenge's category slug when this was logged.", examples=["everyday"])
     created_at: datetime = Field(description="When it was logged.")

@@ -20,6 +20,7 @@ from sqlalchemy import (
     func,
     literal,
     select,
+    update,
 )
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,10 +31,11 @@ from app.attempts.schemas import PEAK_REQUIRED, AttemptCreate, AttemptPublic, At
 from app.catalog.models import Challenge
 from app.catalog.rules import loggable_by
 from app.core.db import conflict_insert, local_date, local_date_in
-from app.core.errors import Conflict, InvalidInput, NotFound, Unauthorized
+from app.core.errors import AppError, Conflict, InvalidInput, NotFound, Unauthorized
 from app.core.models import utcnow
 from app.core.pagination import paginate
 from app.core.schemas import check_window
+from app.plans.models import Plan, PlanStatus
 
 # The contract promises at least a day; a retry after that logs the attempt again.
 IDEMPOTENCY_RETENTION = timedelta(hours=24)
@@ -42,6 +44,13 @@ NOT_FOUND = "No attempt with that id."
 KEY_REUSED = "This Idempotency-Key was already used for a different request; use a new key for a new attempt."
 ID_TAKEN = "An attempt with this id already exists and differs from this request; make a new id for a new attempt."
 RACE = "A concurrent change got in the way; send the request again."
+PLAN_NOT_FOUND = "No plan with that id of yours."
+PLAN_CHALLENGE = "The plan is for another challenge: send the plan's `challenge_id`."
+PLAN_PREDICTION = "The plan's `expected_rejection` differs: leave it out, and the attempt takes the plan's."
+PLAN_NOT_OPEN = "This plan is not open: it is done (logged with another attempt) or cancelled."
+PLANNED_PREDICTION = (
+    "This attempt was logged with a plan, whose prediction was written down before the ask: it cannot change."
+)
 
 
 def _invalid(field: str, msg: str, error_type: str) -> InvalidInput:
@@ -60,7 +69,8 @@ def _loggable(user_id: Any, challenge_id: Any) -> ColumnElement[bool]:
     return loggable
 
 
-async def _check_loggable(session: AsyncSession, user_id: uuid.UUID, challenge_id: uuid.UUID) -> None:
+async def check_loggable(session: AsyncSession, user_id: uuid.UUID, challenge_id: uuid.UUID) -> None:
+    """422 `challenge_not_found` unless the user may log (or plan) an attempt at the challenge."""
     if await session.scalar(select(Challenge.id).where(_loggable(user_id, challenge_id))) is None:
         # One answer for unknown, unpublished and other people's challenges, so none can be told apart.
         raise _invalid("challenge_id", "No challenge with that id that you can log.", "challenge_not_found")
@@ -127,6 +137,8 @@ async def create_attempt(
     of the idempotency record, one statement on PostgreSQL: no lookups first, no savepoint.
     Anything else is sorted out after an insert that stored nothing. The statements are built
     once (see _statements): building them per request cost more CPU than the database work.
+    Only an attempt with a `plan_id` costs more: the plan is read (and locked) before the insert and
+    marked done after it.
 
     The account is not read first (see `TokenUserId` in app/accounts/dependencies.py): a deleted account's write is
     refused by the foreign key on `user_id`, and answered 401 here.
@@ -151,27 +163,30 @@ async def _create_attempt(
         # Expired keys go when their owner logs with a key: only this user's rows are
         # touched, so concurrent writers never wait on each other's purge.
         await session.execute(statements.purge_keys, {"user_id": user_id, "cutoff": now - IDEMPOTENCY_RETENTION})
+    occurred_at = data.occurred_at or now
     # The request's fields, and what the service adds: the columns the INSERT binds (see _bound_columns).
     values = data.model_dump(exclude={"id", "occurred_at"}) | {
         "id": data.id or uuid.uuid4(),
-        "occurred_at": data.occurred_at or now,
+        "occurred_at": occurred_at,
         "user_id": user_id,
         "request_hash": digest,
         "created_at": now,
         "updated_at": now,
-        "predicted_at": None if data.expected_rejection is None else max(now, data.occurred_at or now),
-        "plan_id": None,
-        "surprise": None,
-        "safety_behaviours": None,
-        "reflection": None,
+        "predicted_at": None if data.expected_rejection is None else entered_prediction_time(now, occurred_at),
     }
+    if data.plan_id is not None:
+        # The one case with statements before the insert: the plan's prediction, locked until this commits.
+        prediction = await _planned_prediction(session, user_id, data, idempotency_key, digest)
+        if isinstance(prediction, AttemptPublic):
+            return prediction, True
+        values |= prediction
     public, recorded = await _insert(session, statements, values, idempotency_key)
     if public is None:
         # Nothing stored: a replay, an id or key already taken, or a challenge this user cannot log.
         replayed = await _replay(session, user_id, data, idempotency_key, digest)
         if replayed is not None:
             return replayed, True
-        await _check_loggable(session, user_id, data.challenge_id)
+        await check_loggable(session, user_id, data.challenge_id)
         raise Conflict(RACE)
     if not recorded:
         # The primary key of idempotency_records decides between identical requests racing
@@ -181,7 +196,49 @@ async def _create_attempt(
         if replayed is None:
             raise Conflict(RACE)
         return replayed, True
+    if data.plan_id is not None:
+        await session.execute(
+            update(Plan).where(Plan.id == data.plan_id).values(status=PlanStatus.DONE.value, updated_at=now)
+        )
     return public, False
+
+
+def entered_prediction_time(now: datetime, occurred_at: datetime) -> datetime:
+    """When a prediction entered with the attempt counts as written down: now, but never before the ask, since
+    whoever enters it with the log (or corrects it afterwards) already knows how it went."""
+    return max(now, occurred_at)
+
+
+async def _planned_prediction(
+    session: AsyncSession, user_id: uuid.UUID, data: AttemptCreate, key: str | None, digest: str
+) -> dict[str, Any] | AttemptPublic:
+    """The columns an attempt takes from its open plan, or the earlier answer when this is a replay (its plan is
+    done by then, or deleted). The plan's row stays locked until the attempt commits (PostgreSQL; SQLite writes
+    one transaction at a time anyway), so concurrent retries wait and then find the attempt to replay."""
+    plan = (
+        await session.execute(
+            select(Plan.status, Plan.challenge_id, Plan.expected_rejection, Plan.created_at)
+            .where(Plan.id == data.plan_id, Plan.user_id == user_id)
+            .with_for_update()
+        )
+    ).first()
+    problem: AppError | None = None
+    if plan is None:
+        problem = _invalid("plan_id", PLAN_NOT_FOUND, "plan_not_found")
+    elif plan.challenge_id != data.challenge_id:
+        problem = _invalid("challenge_id", PLAN_CHALLENGE, "plan_challenge_mismatch")
+    elif data.expected_rejection is not None and data.expected_rejection != plan.expected_rejection:
+        problem = _invalid("expected_rejection", PLAN_PREDICTION, "plan_prediction_mismatch")
+    elif plan.status != PlanStatus.OPEN.value:
+        problem = Conflict(PLAN_NOT_OPEN)
+    if problem is not None:
+        # A retry of the attempt that completed (or outlived) its plan is answered as a replay, never refused.
+        replayed = await _replay(session, user_id, data, key, digest)
+        if replayed is not None:
+            return replayed
+        raise problem
+    assert plan is not None
+    return {"plan_id": data.plan_id, "expected_rejection": plan.expected_rejection, "predicted_at": plan.created_at}
 
 
 async def _insert(
@@ -358,8 +415,20 @@ async def update_attempt(session: AsyncSession, user: User, attempt_id: uuid.UUI
     peak = changes.get("distress_peak", attempt.distress_peak)
     if peak_missing(outcome, peak):
         raise _invalid("distress_peak", PEAK_REQUIRED, "missing")
+    predicted = changes.get("expected_rejection", attempt.expected_rejection) != attempt.expected_rejection
+    if predicted and attempt.plan_id is not None:
+        raise Conflict(PLANNED_PREDICTION)
+    occurred_before = attempt.occurred_at
     for field, value in changes.items():
         setattr(attempt, field, value)
+    now = utcnow()
+    if predicted:
+        attempt.predicted_at = (
+            None if attempt.expected_rejection is None else entered_prediction_time(now, attempt.occurred_at)
+        )
+    elif attempt.predicted_at is not None and attempt.predicted_at >= occurred_before:
+        # A prediction written down after the ask stays so when the ask's time is corrected to a later one.
+        attempt.predicted_at = max(attempt.predicted_at, attempt.occurred_at)
     if "occurred_at" in changes:
         # A corrected time moves the attempt to the session of that time in the account's zone now.
         attempt.local_date = local_date_in(attempt.occurred_at, user.timezone)
@@ -368,8 +437,16 @@ async def update_attempt(session: AsyncSession, user: User, attempt_id: uuid.UUI
 
 
 async def delete_attempt(session: AsyncSession, user: User, attempt_id: uuid.UUID) -> None:
+    """Delete one of the user's attempts; the plan it completed is open again, to be done another time."""
     result = await session.execute(
-        delete(Attempt).where(Attempt.id == attempt_id, Attempt.user_id == user.id).returning(Attempt.id)
+        delete(Attempt).where(Attempt.id == attempt_id, Attempt.user_id == user.id).returning(Attempt.plan_id)
     )
-    if result.first() is None:
+    row = result.first()
+    if row is None:
         raise NotFound(NOT_FOUND)
+    if row.plan_id is not None:
+        await session.execute(
+            update(Plan)
+            .where(Plan.id == row.plan_id, Plan.status == PlanStatus.DONE.value)
+            .values(status=PlanStatus.OPEN.value, updated_at=utcnow())
+        )

@@ -11,14 +11,14 @@ import csv
 import io
 import re
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from email.message import Message
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from pydantic import ValidationError
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts import service as accounts
@@ -27,8 +27,8 @@ from app.accounts.schemas import UserUpdate
 from app.attempts.models import Attempt
 from app.attempts.schemas import AttemptCreate
 from app.attempts.service import request_hash
-from app.catalog.models import Category, Challenge
-from app.catalog.rules import readable_by
+from app.catalog.models import Category, Challenge, ChallengeStatus
+from app.catalog.rules import loggable_by, readable_by
 from app.catalog.service import custom_slug
 from app.core.db import local_date_in
 from app.core.errors import AppError
@@ -42,22 +42,34 @@ from app.exports.schemas import (
     ImportedAccount,
     ImportedAttempt,
     ImportedChallenge,
+    ImportedLadderStep,
+    ImportedPause,
+    ImportedPlan,
 )
-from app.exports.service import CSV_COLUMNS, FORMULA_STARTS
+from app.exports.service import CSV_COLUMNS, FORMULA_STARTS, LIST_SEPARATOR
+from app.plans.models import Plan
+from app.progress.models import LadderStep, Pause
+from app.progress.practice import lock_user
+from app.progress.practice_schemas import MAX_PAUSES
 
 # Where a row is, as a 422's `loc` names it after `body`: ("attempts", 3) in JSON, ("line", 7) in CSV.
 Where = tuple[str | int, ...]
 
 # Columns the CSV export writes that are not the attempt's own: read and ignored.
 _DERIVED_COLUMNS = frozenset({"challenge_title"})
-_INTEGER_COLUMNS = frozenset({"distress_before", "distress_peak", "distress_after", "expected_rejection", "difficulty"})
+_INTEGER_COLUMNS = frozenset(
+    {"distress_before", "distress_peak", "distress_after", "expected_rejection", "difficulty", "surprise"}
+)
+_LIST_COLUMNS = frozenset({"safety_behaviours"})
 _INTEGER = re.compile(r"-?[0-9]+")
 # Columns a CSV must have: the fields an attempt cannot do without.
 _REQUIRED_COLUMNS = tuple(name for name, info in ImportedAttempt.model_fields.items() if info.is_required())
 # The attempt's columns that the import compares and writes: what `POST /attempts` takes, but the id (the
 # row's key); the rest (difficulty, category, the timestamps) only when the file gives them.
-_ATTEMPT_FIELDS = tuple(name for name in AttemptCreate.model_fields if name != "id")
+# Not `plan_id`, which is kept only when it names one of the caller's plans (see _link_plans).
+_ATTEMPT_FIELDS = tuple(name for name in AttemptCreate.model_fields if name not in ("id", "plan_id"))
 _OPTIONAL_FIELDS = ("difficulty", "category", "created_at", "updated_at")
+_PLAN_FIELDS = ("planned_for", "expected_outcome", "expected_rejection", "expected_distress_peak", "status")
 _CHALLENGE_FIELDS = ("title", "description", "category_slug", "difficulty", "tips", "status")
 # IN lists stay far below either database's limit on bound parameters.
 _CHUNK = 1000
@@ -65,6 +77,7 @@ _CHUNK = 1000
 ID_TAKEN = "This id belongs to an attempt that is not yours: leave `id` out, or make a new one."
 CHALLENGE_NOT_FOUND = "No challenge with that id that you can log."
 CATEGORY_NOT_FOUND = "No category with that slug."
+PLAN_TAKEN = "Another attempt of yours was logged with this plan; a plan is done by one attempt."
 
 
 class UnsupportedMediaType(AppError):
@@ -101,6 +114,10 @@ class ParsedFile:
     attempts: list[tuple[Where, ImportedAttempt]]
     challenges: list[tuple[Where, ImportedChallenge]] = field(default_factory=list)
     account: ImportedAccount | None = None
+    plans: list[tuple[Where, ImportedPlan]] = field(default_factory=list)
+    # None: the file says nothing of a ladder, which then stays as it is.
+    ladder: list[tuple[Where, ImportedLadderStep]] | None = None
+    pauses: list[tuple[Where, ImportedPause]] = field(default_factory=list)
 
 
 # --- reading ------------------------------------------------------------------------------------------
@@ -115,6 +132,9 @@ def read_json(body: bytes) -> ParsedFile:
         attempts=[(("attempts", i), a) for i, a in enumerate(document.attempts)],
         challenges=[(("custom_challenges", i), c) for i, c in enumerate(document.custom_challenges)],
         account=document.account,
+        plans=[(("plans", i), p) for i, p in enumerate(document.plans)],
+        ladder=None if document.ladder is None else [(("ladder", i), s) for i, s in enumerate(document.ladder)],
+        pauses=[(("pauses", i), p) for i, p in enumerate(document.pauses)],
     )
 
 
@@ -126,6 +146,8 @@ def _cell(column: str, text: str) -> Any:
         text = text[1:]
     if column in _INTEGER_COLUMNS and _INTEGER.fullmatch(text):
         return int(text)
+    if column in _LIST_COLUMNS:
+        return text.split(LIST_SEPARATOR)
     return text
 
 
@@ -287,9 +309,14 @@ async def _readable_facts(
     return facts
 
 
-def _local(plan: _Plan, attempt: ImportedAttempt) -> uuid.UUID | None:
-    """The challenge here that the attempt's `challenge_id` names, if it names one the caller can read."""
-    challenge_id = plan.challenge_ids.get(attempt.challenge_id, attempt.challenge_id)
+class _NamesChallenge(Protocol):
+    challenge_id: uuid.UUID
+    challenge_slug: str | None
+
+
+def _local(plan: _Plan, item: _NamesChallenge) -> uuid.UUID | None:
+    """The challenge here that the item's `challenge_id` names, if it names one the caller can read."""
+    challenge_id = plan.challenge_ids.get(item.challenge_id, item.challenge_id)
     return challenge_id if challenge_id in plan.challenge_facts else None
 
 
@@ -315,18 +342,24 @@ class _Row:
     attempt: ImportedAttempt
     id: uuid.UUID
     challenge_id: uuid.UUID
+    plan_id: uuid.UUID | None
     digest: str
 
 
-def _identified(user: User, where: Where, attempt: ImportedAttempt, challenge_id: uuid.UUID) -> _Row:
-    fields = attempt.model_dump(include=set(AttemptCreate.model_fields)) | {"challenge_id": challenge_id}
+def _identified(
+    user: User, where: Where, attempt: ImportedAttempt, challenge_id: uuid.UUID, plan_id: uuid.UUID | None
+) -> _Row:
+    fields = attempt.model_dump(include=set(AttemptCreate.model_fields)) | {
+        "challenge_id": challenge_id,
+        "plan_id": plan_id,
+    }
     attempt_id = attempt.id
     if attempt_id is None:
         # Made from the row's fields: the same diary row imported again finds its attempt.
         attempt_id = uuid.uuid5(user.id, "attempt:" + request_hash(AttemptCreate.model_construct(**fields)))
     # The digest `POST /attempts` keeps, so posting this attempt again with its id is answered as a replay.
     digest = request_hash(AttemptCreate.model_construct(**(fields | {"id": attempt_id})))
-    return _Row(where, attempt, attempt_id, challenge_id, digest)
+    return _Row(where, attempt, attempt_id, challenge_id, plan_id, digest)
 
 
 def _attempts_table() -> Table:
@@ -341,24 +374,43 @@ async def _stored_attempts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> d
     return stored
 
 
-async def _plan_attempts(
-    session: AsyncSession, plan: _Plan, attempts: list[tuple[Where, ImportedAttempt]]
-) -> tuple[list[_Row], dict[uuid.UUID, Any]]:
-    named = {plan.challenge_ids.get(a.challenge_id, a.challenge_id) for _, a in attempts}
+async def _resolve_challenges(
+    session: AsyncSession, plan: _Plan, items: Sequence[_NamesChallenge]
+) -> Callable[[_NamesChallenge], uuid.UUID]:
+    """Find the challenges that attempts, plans and ladder steps name: by id (a challenge of the file follows
+    its new id), or else by slug. The answer names a challenge absent from `challenge_facts` when neither finds
+    one the caller can read."""
+    named = {plan.challenge_ids.get(item.challenge_id, item.challenge_id) for item in items}
     plan.challenge_facts.update(await _readable_facts(session, plan.user, sorted(named - plan.challenge_facts.keys())))
     # Another server's catalog has other ids: an id that names nothing here finds its challenge by slug.
-    unknown = {slug for _, a in attempts if (slug := a.challenge_slug) is not None and _local(plan, a) is None}
+    unknown = {slug for item in items if (slug := item.challenge_slug) is not None and _local(plan, item) is None}
     by_slug = await _readable_by_slug(session, plan.user, unknown)
     for challenge_id, difficulty, category in by_slug.values():
         plan.challenge_facts[challenge_id] = (difficulty, category)
 
-    def challenge_of(attempt: ImportedAttempt) -> uuid.UUID:
-        found = _local(plan, attempt)
-        if found is None and attempt.challenge_slug in by_slug:
-            return by_slug[attempt.challenge_slug][0]
-        return found or attempt.challenge_id
+    def challenge_of(item: _NamesChallenge) -> uuid.UUID:
+        found = _local(plan, item)
+        if found is None and item.challenge_slug in by_slug:
+            return by_slug[item.challenge_slug][0]
+        return found or item.challenge_id
 
-    rows = [_identified(plan.user, where, a, challenge_of(a)) for where, a in attempts]
+    return challenge_of
+
+
+async def _plan_attempts(
+    session: AsyncSession,
+    plan: _Plan,
+    attempts: list[tuple[Where, ImportedAttempt]],
+    challenge_of: Callable[[_NamesChallenge], uuid.UUID],
+    own_plans: set[uuid.UUID],
+) -> tuple[list[_Row], dict[uuid.UUID, Any]]:
+    """The attempts with their ids and challenges, and those stored under the same ids. A `plan_id` is kept
+    when it names one of the caller's plans (in the file or stored); otherwise (a plan of another server's,
+    or of nobody's) the attempt comes without its plan, keeping the prediction it took from it."""
+    rows = [
+        _identified(plan.user, where, a, challenge_of(a), a.plan_id if a.plan_id in own_plans else None)
+        for where, a in attempts
+    ]
     stored = await _stored_attempts(session, list({row.id for row in rows}))
     first: dict[uuid.UUID, Where] = {}
     for row in rows:
@@ -374,6 +426,123 @@ async def _plan_attempts(
         if row.challenge_id not in plan.challenge_facts:
             plan.errors.append(_issue(row.where, ("challenge_id",), CHALLENGE_NOT_FOUND, "challenge_not_found"))
     return rows, stored
+
+
+async def _plan_plans(
+    session: AsyncSession,
+    plan: _Plan,
+    plans: list[tuple[Where, ImportedPlan]],
+    challenge_of: Callable[[_NamesChallenge], uuid.UUID],
+    attempts: list[tuple[Where, ImportedAttempt]],
+) -> tuple[dict[uuid.UUID, uuid.UUID], dict[uuid.UUID, Any], set[uuid.UUID]]:
+    """Check the file's plans: the challenge each is for (by id, as the file stores it), those stored under
+    the same ids, and every plan of the caller's the attempts may name."""
+    ids = [p.id for _, p in plans]
+    stored: dict[uuid.UUID, Any] = {}
+    table = cast(Table, Plan.__table__)
+    for chunk in _chunks(ids):
+        stored.update((row.id, row) for row in await session.execute(select(table).where(table.c.id.in_(chunk))))
+    challenges: dict[uuid.UUID, uuid.UUID] = {}
+    seen: set[uuid.UUID] = set()
+    for where, item in plans:
+        if item.id in seen:
+            plan.errors.append(_issue(where, ("id",), "The same plan id as an earlier one in the file.", "duplicate"))
+            continue
+        seen.add(item.id)
+        if item.id in stored and stored[item.id].user_id != plan.user.id:
+            plan.errors.append(_issue(where, ("id",), "This plan id belongs to someone else's plan.", "id_taken"))
+            continue
+        challenge_id = challenge_of(item)
+        if challenge_id not in plan.challenge_facts:
+            plan.errors.append(_issue(where, ("challenge_id",), CHALLENGE_NOT_FOUND, "challenge_not_found"))
+        challenges[item.id] = challenge_id
+    named = sorted({a.plan_id for _, a in attempts if a.plan_id is not None} - seen)
+    own = set(challenges)
+    for chunk in _chunks(named):
+        own.update(await session.scalars(select(Plan.id).where(Plan.id.in_(chunk), Plan.user_id == plan.user.id)))
+    return challenges, stored, own
+
+
+async def _check_plan_links(session: AsyncSession, plan: _Plan, rows: list[_Row]) -> None:
+    """A plan is done by one attempt: not by two rows of the file, nor by a row and another stored attempt."""
+    linked: dict[uuid.UUID, _Row] = {}
+    for row in rows:
+        if row.plan_id is None:
+            continue
+        if row.plan_id in linked:
+            plan.errors.append(
+                _issue(row.where, ("plan_id",), "An earlier attempt of the file names this plan.", "duplicate")
+            )
+            continue
+        linked[row.plan_id] = row
+    plan_ids = sorted(linked)
+    for chunk in _chunks(plan_ids):
+        holders = await session.execute(select(Attempt.plan_id, Attempt.id).where(Attempt.plan_id.in_(chunk)))
+        for plan_id, attempt_id in cast(Iterable[tuple[uuid.UUID, uuid.UUID]], holders):
+            # The holder may be moved off the plan by this very file; then it is no conflict.
+            moved = any(r.id == attempt_id and r.plan_id != plan_id for r in rows)
+            if attempt_id != linked[plan_id].id and not moved:
+                plan.errors.append(_issue(linked[plan_id].where, ("plan_id",), PLAN_TAKEN, "plan_taken"))
+
+
+async def _plan_ladder(
+    session: AsyncSession,
+    plan: _Plan,
+    steps: list[tuple[Where, ImportedLadderStep]],
+    challenge_of: Callable[[_NamesChallenge], uuid.UUID],
+    challenges: list[tuple[Where, ImportedChallenge]],
+) -> list[uuid.UUID]:
+    """The ladder's challenges, each one the caller can log now, as `PUT /me/ladder` wants them: the file's own
+    challenges as the file leaves them (loggable unless archived), the others as stored."""
+    ids = [challenge_of(step) for _, step in steps]
+    from_file = {plan.challenge_ids[c.id]: c.status for _, c in challenges if c.id in plan.challenge_ids}
+    loggable = {target for target, status in from_file.items() if status != ChallengeStatus.ARCHIVED}
+    stored = [i for i in ids if i not in from_file]
+    loggable.update(
+        await session.scalars(select(Challenge.id).where(Challenge.id.in_(stored), loggable_by(plan.user.id)))
+    )
+    seen: set[uuid.UUID] = set()
+    for (where, _), challenge_id in zip(steps, ids, strict=True):
+        if challenge_id in seen:
+            plan.errors.append(
+                _issue(where, ("challenge_id",), "An earlier step has this challenge.", "duplicate_step")
+            )
+        elif challenge_id not in loggable:
+            plan.errors.append(_issue(where, ("challenge_id",), CHALLENGE_NOT_FOUND, "challenge_not_found"))
+        seen.add(challenge_id)
+    return ids
+
+
+async def _plan_pauses(
+    session: AsyncSession, plan: _Plan, pauses: list[tuple[Where, ImportedPause]]
+) -> dict[uuid.UUID, Any]:
+    """Pauses keep their ids; with the caller's other pauses they must not overlap (as `POST /me/pauses`)."""
+    table = cast(Table, Pause.__table__)
+    ids = [p.id for _, p in pauses]
+    stored: dict[uuid.UUID, Any] = {}
+    for chunk in _chunks(ids):
+        stored.update((row.id, row) for row in await session.execute(select(table).where(table.c.id.in_(chunk))))
+    # The caller's pauses that the file leaves alone; those it replaces count as the file gives them.
+    kept = await session.execute(
+        select(Pause.start_date, Pause.end_date).where(Pause.user_id == plan.user.id, Pause.id.not_in(ids))
+    )
+    taken: list[tuple[date, date]] = [(start, end) for start, end in kept]
+    seen: set[uuid.UUID] = set()
+    for where, pause in sorted(pauses, key=lambda item: item[1].start_date):
+        if pause.id in seen:
+            plan.errors.append(_issue(where, ("id",), "The same pause id as an earlier one in the file.", "duplicate"))
+            continue
+        seen.add(pause.id)
+        if pause.id in stored and stored[pause.id].user_id != plan.user.id:
+            plan.errors.append(_issue(where, ("id",), "This pause id belongs to someone else's pause.", "id_taken"))
+            continue
+        if any(start <= pause.end_date and end >= pause.start_date for start, end in taken):
+            plan.errors.append(_issue(where, ("start_date",), "This pause overlaps another of yours.", "overlapping"))
+            continue
+        taken.append((pause.start_date, pause.end_date))
+    if len(taken) > MAX_PAUSES:
+        plan.errors.append(_issue(("pauses",), (), f"More than {MAX_PAUSES} pauses in all.", "too_long"))
+    return stored
 
 
 async def _apply_account(session: AsyncSession, user: User, account: ImportedAccount | None) -> bool:
@@ -449,7 +618,19 @@ def _attempt_values(row: _Row, facts: tuple[int, str]) -> dict[str, Any]:
     values |= {name: getattr(attempt, name) for name in _OPTIONAL_FIELDS if getattr(attempt, name) is not None}
     values.setdefault("difficulty", facts[0])
     values.setdefault("category", facts[1])
+    values["plan_id"] = row.plan_id
+    values["predicted_at"] = _predicted_at(attempt)
     return values
+
+
+def _predicted_at(attempt: ImportedAttempt) -> datetime | None:
+    if attempt.expected_rejection is None:
+        return None
+    if attempt.predicted_at is not None:
+        return attempt.predicted_at
+    # As `POST /attempts` records a prediction given with the log: when logged, never before the ask.
+    logged = attempt.created_at or utcnow()
+    return max(logged, attempt.occurred_at)
 
 
 async def _write_attempts(
@@ -459,6 +640,10 @@ async def _write_attempts(
     counts = _Counts()
     new: list[dict[str, Any]] = []
     zone = plan.user.timezone
+    # A plan is done by one attempt (a unique column): the file's attempts that leave their plan let go first.
+    leaving = [row.id for row in rows if row.id in stored and stored[row.id].plan_id not in (None, row.plan_id)]
+    for chunk in _chunks(leaving):
+        await session.execute(update(table).where(table.c.id.in_(chunk)).values(plan_id=None))
     for row in rows:
         values = _attempt_values(row, plan.challenge_facts[row.challenge_id])
         before = stored.get(row.id)
@@ -493,22 +678,138 @@ async def _write_attempts(
     return counts
 
 
+async def _write_plans(
+    session: AsyncSession,
+    *,
+    plans: list[tuple[Where, ImportedPlan]],
+    user: User,
+    challenges: dict[uuid.UUID, uuid.UUID],
+    stored: dict[uuid.UUID, Any],
+    now: datetime,
+) -> _Counts:
+    table = cast(Table, Plan.__table__)
+    counts = _Counts()
+    for _, item in plans:
+        values: dict[str, Any] = {name: getattr(item, name) for name in _PLAN_FIELDS}
+        values["challenge_id"] = challenges[item.id]
+        for name in ("created_at", "updated_at"):
+            if getattr(item, name) is not None:
+                values[name] = getattr(item, name)
+        before = stored.get(item.id)
+        if before is None:
+            created = values.setdefault("created_at", now)
+            values.setdefault("updated_at", created)
+            await session.execute(insert(table).values(id=item.id, user_id=user.id, **values))
+            counts.created += 1
+            continue
+        changed = {name: value for name, value in values.items() if getattr(before, name) != value}
+        if not changed:
+            counts.unchanged += 1
+            continue
+        changed.setdefault("updated_at", now)
+        await session.execute(update(table).where(table.c.id == item.id).values(**changed))
+        counts.updated += 1
+    return counts
+
+
+async def _write_ladder(
+    session: AsyncSession, user: User, steps: list[ImportedLadderStep], ids: list[uuid.UUID]
+) -> bool:
+    """Replace the caller's ladder with the file's, unless they are the same; whether it was replaced."""
+    await lock_user(session, user.id)
+    stored = await session.execute(
+        select(LadderStep.challenge_id, LadderStep.anticipated_distress)
+        .where(LadderStep.user_id == user.id)
+        .order_by(LadderStep.position)
+    )
+    if [tuple(row) for row in stored] == [(i, s.anticipated_distress) for i, s in zip(ids, steps, strict=True)]:
+        return False
+    await session.execute(delete(LadderStep).where(LadderStep.user_id == user.id))
+    if steps:
+        await session.execute(
+            insert(LadderStep),
+            [
+                {
+                    "user_id": user.id,
+                    "position": position,
+                    "challenge_id": challenge_id,
+                    "anticipated_distress": s.anticipated_distress,
+                }
+                for position, (s, challenge_id) in enumerate(zip(steps, ids, strict=True), start=1)
+            ],
+        )
+    return True
+
+
+async def _write_pauses(
+    session: AsyncSession,
+    user: User,
+    pauses: list[tuple[Where, ImportedPause]],
+    stored: dict[uuid.UUID, Any],
+    now: datetime,
+) -> _Counts:
+    table = cast(Table, Pause.__table__)
+    counts = _Counts()
+    if pauses:
+        # As `POST /me/pauses` does: the overlap checks above hold until the transaction ends.
+        await lock_user(session, user.id)
+    for _, pause in pauses:
+        values: dict[str, Any] = {"start_date": pause.start_date, "end_date": pause.end_date, "reason": pause.reason}
+        if pause.created_at is not None:
+            values["created_at"] = pause.created_at
+        before = stored.get(pause.id)
+        if before is None:
+            values.setdefault("created_at", now)
+            await session.execute(insert(table).values(id=pause.id, user_id=user.id, **values))
+            counts.created += 1
+            continue
+        changed = {name: value for name, value in values.items() if getattr(before, name) != value}
+        if not changed:
+            counts.unchanged += 1
+            continue
+        await session.execute(update(table).where(table.c.id == pause.id).values(**changed))
+        counts.updated += 1
+    return counts
+
+
 async def import_history(session: AsyncSession, user: User, parsed: ParsedFile) -> AccountImportResult:
     """Check every row, then (only if none is bad) upsert them all; the caller's transaction holds it all."""
     plan = _Plan(user=user)
     await _plan_challenges(session, plan, parsed.challenges)
-    rows, stored = await _plan_attempts(session, plan, parsed.attempts)
+    ladder = parsed.ladder or []
+    challenge_of = await _resolve_challenges(
+        session, plan, [*(a for _, a in parsed.attempts), *(p for _, p in parsed.plans), *(s for _, s in ladder)]
+    )
+    plan_challenges, stored_plans, own_plans = await _plan_plans(
+        session, plan, parsed.plans, challenge_of, parsed.attempts
+    )
+    rows, stored = await _plan_attempts(session, plan, parsed.attempts, challenge_of, own_plans)
+    await _check_plan_links(session, plan, rows)
+    ladder_ids = await _plan_ladder(session, plan, ladder, challenge_of, parsed.challenges)
+    stored_pauses = await _plan_pauses(session, plan, parsed.pauses)
     if plan.errors:
         raise ImportRejected(plan.errors)
+    now = utcnow()
     # The time zone first: the attempts' session days are read in it.
     account_updated = await _apply_account(session, user, parsed.account)
     challenge_counts = await _write_challenges(session, plan, parsed.challenges)
-    counts = await _write_attempts(session, plan, rows, stored, utcnow())
+    # The attempts' foreign keys need their plans.
+    plan_counts = await _write_plans(
+        session, plans=parsed.plans, user=user, challenges=plan_challenges, stored=stored_plans, now=now
+    )
+    counts = await _write_attempts(session, plan, rows, stored, now)
+    ladder_replaced = parsed.ladder is not None and await _write_ladder(
+        session, user, [s for _, s in parsed.ladder], ladder_ids
+    )
+    pause_counts = await _write_pauses(session, user, parsed.pauses, stored_pauses, now)
     return AccountImportResult(
         created=counts.created,
         updated=counts.updated,
         unchanged=counts.unchanged,
         custom_challenges=challenge_counts.public(),
+        plans=plan_counts.public(),
+        pauses=pause_counts.public(),
+        ladder_replaced=ladder_replaced,
         account_updated=account_updated,
     )
 

@@ -6,11 +6,13 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictBool, 
 from pydantic_core import PydanticCustomError
 
 from app.accounts.schemas import ApiTokenPublic, DisplayName, TimeZone, UserPublic
-from app.attempts.schemas import OCCURRED_AT, AttemptCreate, AttemptPublic, OccurredAt
+from app.attempts.schemas import OCCURRED_AT, PREDICTED_AT, AttemptCreate, AttemptPublic, OccurredAt, Score
 from app.catalog.models import ChallengeStatus
 from app.catalog.schemas import CategorySlug, ChallengeCreate, ChallengePublic, Difficulty, Slug
 from app.core.schemas import InputModel, OutputModel, Timestamp
 from app.core.security import TokenScope
+from app.plans.schemas import PlanCreate, PlanPublic, PlanStatus
+from app.progress.practice_schemas import MAX_LADDER_STEPS, MAX_PAUSES, PauseCreate, PausePublic
 
 CHALLENGE_SLUG = (
     "The slug of the challenge attempted. Catalog ids differ between servers, so an import on another "
@@ -22,13 +24,34 @@ class ExportedAttempt(AttemptPublic):
     challenge_slug: str = Field(description=CHALLENGE_SLUG, examples=["ask-stranger-for-the-time"])
 
 
+class ExportedPlan(PlanPublic):
+    challenge_slug: str = Field(description=CHALLENGE_SLUG, examples=["ask-stranger-for-the-time"])
+
+
+class ExportedLadderStep(OutputModel):
+    challenge_id: uuid.UUID = Field(description="The challenge of this step.")
+    challenge_slug: str = Field(description=CHALLENGE_SLUG, examples=["ask-stranger-for-the-time"])
+    anticipated_distress: int = Field(description="SUDS 0–100 you expected at this step.", examples=[40])
+
+
+class ExportedCalendarFeed(OutputModel):
+    created_at: datetime = Field(
+        description="When the feed's address was made. The address itself is a secret "
+        "kept only as a digest, so it cannot be exported: make a new one after a move."
+    )
+
+
 class AccountExport(BaseModel):
-    """Everything stored about you, minus secrets (password hash, token digests)."""
+    """Everything stored about you, minus secrets (password hash, token digests, the calendar feed's address)."""
 
     exported_at: datetime = Field(description="When this export was made, in UTC.")
     account: UserPublic
     attempts: list[ExportedAttempt] = Field(description="Every attempt you logged, oldest first.")
     custom_challenges: list[ChallengePublic] = Field(description="The challenges you wrote yourself.")
+    plans: list[ExportedPlan] = Field(description="Every plan you made, oldest first, whatever its status.")
+    ladder: list[ExportedLadderStep] = Field(description="Your own fear ladder, in climbing order.")
+    pauses: list[PausePublic] = Field(description="Your pauses, by their first day.")
+    calendar_feed: ExportedCalendarFeed | None = Field(description="Your calendar feed, if you made one.")
     api_tokens: list[ApiTokenPublic] = Field(description="Your personal API tokens: names and prefixes only.")
 
 
@@ -81,6 +104,53 @@ class ImportedAttempt(AttemptCreate):
     )
     created_at: OccurredAt | None = Field(default=None, description="When it was logged. " + _KEPT)
     updated_at: OccurredAt | None = Field(default=None, description="When it was last changed. " + _KEPT)
+    predicted_at: OccurredAt | None = Field(
+        default=None,
+        description=PREDICTED_AT + " Kept as given with an `expected_rejection`; without it, when the attempt was "
+        "logged (never before its `occurred_at`). Read and ignored without an `expected_rejection`.",
+    )
+
+
+class ImportedPlan(PlanCreate):
+    """One of your plans, as the export lists it under `plans`."""
+
+    id: uuid.UUID = Field(
+        description="Your plan with this id is updated to match; a new id is stored as given. "
+        "Someone else's id is refused."
+    )
+    challenge_slug: Slug | None = Field(
+        default=None, description=CHALLENGE_SLUG + " Without it, only `challenge_id` counts."
+    )
+    # The file is history: a plan made two years ago was made for then.
+    planned_for: Timestamp | None = Field(default=None, description="When you meant to do it.")
+    status: PlanStatus = Field(default="open", description="`open`, `done` or `cancelled`, kept as given.")
+    attempt_id: uuid.UUID | None = Field(
+        default=None,
+        description="Read and ignored: an attempt names its plan (its `plan_id`), which is what links the two.",
+    )
+    created_at: OccurredAt | None = Field(
+        default=None, description="When the plan was made (its prediction written down). " + _KEPT
+    )
+    updated_at: OccurredAt | None = Field(default=None, description="When it last changed. " + _KEPT)
+
+
+class ImportedLadderStep(InputModel):
+    challenge_id: uuid.UUID = Field(description="A challenge you can log, as `PUT /api/v1/me/ladder` takes it.")
+    challenge_slug: Slug | None = Field(
+        default=None, description=CHALLENGE_SLUG + " Without it, only `challenge_id` counts."
+    )
+    anticipated_distress: Score = Field(description="SUDS 0–100 you expect at this step.")
+
+
+class ImportedPause(PauseCreate):
+    id: uuid.UUID = Field(description="Your pause with this id is updated to match; a new id is stored as given.")
+    created_at: OccurredAt | None = Field(default=None, description="When the pause was made. " + _KEPT)
+
+
+class ImportedCalendarFeed(InputModel):
+    """The export's `calendar_feed`: read and ignored, as the export holds no feed address."""
+
+    created_at: Timestamp | None = None
 
 
 class ImportedChallenge(ChallengeCreate):
@@ -164,6 +234,22 @@ class ImportDocument(InputModel):
         max_length=MAX_IMPORT_CHALLENGES,
         description=f"Upserted by id, before the attempts (at most {MAX_IMPORT_CHALLENGES:,}).",
     )
+    plans: list[ImportedPlan] = Field(
+        default_factory=list,
+        max_length=MAX_IMPORT_ATTEMPTS,
+        description=f"Upserted by id, before the attempts that name them (at most {MAX_IMPORT_ATTEMPTS:,}).",
+    )
+    ladder: list[ImportedLadderStep] | None = Field(
+        default=None,
+        max_length=MAX_LADDER_STEPS,
+        description="When given, it replaces your ladder (an empty list removes it); left out, your ladder stays.",
+    )
+    pauses: list[ImportedPause] = Field(
+        default_factory=list,
+        max_length=MAX_PAUSES,
+        description="Upserted by id; together with the pauses you keep they may not overlap.",
+    )
+    calendar_feed: ImportedCalendarFeed | None = Field(default=None, description="Read and ignored.")
     api_tokens: list[ImportedToken] = Field(
         default_factory=list,
         max_length=MAX_IMPORT_CHALLENGES,
@@ -182,6 +268,11 @@ class AccountImportResult(ImportCounts):
     `unchanged`."""
 
     custom_challenges: ImportCounts = Field(description="The same counts for your own challenges.")
+    plans: ImportCounts = Field(description="The same counts for your plans.")
+    pauses: ImportCounts = Field(description="The same counts for your pauses.")
+    ladder_replaced: bool = Field(
+        description="Whether the file's `ladder` differed from yours and replaced it.", examples=[False]
+    )
     account_updated: bool = Field(
         description="Whether the file's `display_name` or `timezone` changed your account.", examples=[False]
     )

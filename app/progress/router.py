@@ -8,6 +8,7 @@ from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
 from app.core.schemas import Timestamp
 from app.progress import service
+from app.progress.practice_schemas import NextChallenge
 from app.progress.schemas import TrendPublic
 
 router = APIRouter(prefix="/me", tags=["progress"], responses=problem_responses(401))
@@ -101,7 +102,7 @@ async def read_trend(
 
 @router.get(
     "/next-challenges",
-    response_model=list[ChallengePublic],
+    response_model=list[NextChallenge],
     responses=problem_responses(422),
     summary="Challenges to try next",
 )
@@ -109,10 +110,16 @@ async def list_next_challenges(
     user: CurrentUser,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=50, description="How many challenges to suggest (1–50).")] = 5,
-) -> list[ChallengePublic]:
-    """Challenges at your `level.recommended_difficulty` (see `GET /me/trend`), nearest levels next when
-    there are too few (the gentler one first), skipping any you attempted in the last 7 days, and taking
-    categories in turn so the suggestions vary. Drawn from the published catalog and your own challenges;
-    fewer than `limit` (or none) when nothing else fits."""
+) -> list[NextChallenge]:
+    """What to practise next, each with a `reason`, in this order: re-tests that are due (`retest`: challenges
+    you mastered, back after 7, then 21, then 60 days), the first step of your ladder you have not mastered
+    (`ladder`), then challenges at your `level.recommended_difficulty` (see `GET /me/trend`), nearest levels
+    next when there are too few (the gentler one first), taking categories in turn (`level`; after the first,
+    one in a category your last 20 attempts did not touch is `variety`). That last part skips challenges you
+    mastered and any you attempted in the last 7 days. Drawn from the published catalog and your own
+    challenges; fewer than `limit` (or none) when nothing else fits."""
     rows = await service.next_challenges(session, user, limit)
-    return [ChallengePublic.model_validate(row) for row in rows]
+    return [
+        NextChallenge.model_validate({**ChallengePublic.model_validate(row).model_dump(), "reason": reason})
+        for row, reason in rows
+    ]

@@ -12,6 +12,7 @@ TrendStatus = TypeAliasType("TrendStatus", stats.TrendStatus)
 StatusCode = TypeAliasType("StatusCode", stats.StatusCode)
 LevelCode = TypeAliasType("LevelCode", stats.LevelCode)
 SupportReason = TypeAliasType("SupportReason", stats.SupportReason)
+ExpectationChange = TypeAliasType("ExpectationChange", stats.ExpectationChange)
 
 _TREND_EXAMPLE: JsonDict = {
     "status": "improving",
@@ -65,6 +66,20 @@ _TREND_EXAMPLE: JsonDict = {
         "n": 26,
     },
     "expectancy": {"expected_rejection_mean": 71.48, "actual_rejection_rate": 48.15, "gap": 23.33, "paired": 27},
+    "learning": {
+        "paired": 27,
+        "predicted_in_advance": 9,
+        "expected_rejection_mean": 71.48,
+        "actual_rejection_rate": 48.15,
+        "gap": 23.33,
+        "mean_surprise": 42.5,
+        "sessions": 21,
+        "expected_rejection_slope_per_week": -1.25,
+        "expected_rejection_ci_low": -2.5,
+        "expected_rejection_ci_high": -0.357,
+        "expected_rejection_p_value": 0.0213,
+        "expected_rejection_change": "falling",
+    },
     "level": {
         "current_difficulty": 5,
         "recommended_difficulty": 5,
@@ -75,6 +90,7 @@ _TREND_EXAMPLE: JsonDict = {
         },
     },
     "streak": {"current_days": 2, "longest_days": 3},
+    "return_of_fear": {"retests": 2, "mean_change": 7.5},
     "series": [
         {
             "date": "2026-03-12",
@@ -274,6 +290,89 @@ class Expectancy(OutputModel):
     )
 
 
+class Learning(OutputModel):
+    """What your predictions say about your fear, over the same paired exposures as `expectancy` (only exposures
+    that carried `expected_rejection`; avoided attempts never count): its numbers again, computed once, with how
+    many predictions were made in advance, how surprising the asks were, and whether you expect fewer noes over
+    time."""
+
+    paired: int = Field(
+        description="Exposures that carried a prediction: the ones behind `expected_rejection_mean`, "
+        "`actual_rejection_rate` and `gap`. The same as `expectancy.paired`.",
+        examples=[27],
+    )
+    predicted_in_advance: int = Field(
+        description="Of those, the predictions written down before the ask (`predicted_at` earlier than "
+        "`occurred_at`, as a plan's are). A prediction given only when logging the attempt is recorded after the "
+        "ask, when knowing how it went may colour it.",
+        examples=[9],
+    )
+    expected_rejection_mean: float | None = Field(
+        ge=0,
+        le=100,
+        description="Mean predicted chance of a no (percent) over the paired exposures; the same as "
+        "`expectancy.expected_rejection_mean`. Null when `paired` is 0.",
+        examples=[71.48],
+    )
+    actual_rejection_rate: float | None = Field(
+        ge=0,
+        le=100,
+        description="Share of the same exposures that got a no (outcome `rejected`; a `partial` is not a no), in "
+        "percent; the same as `expectancy.actual_rejection_rate`. Null when `paired` is 0.",
+        examples=[48.15],
+    )
+    gap: float | None = Field(
+        description="expected_rejection_mean − actual_rejection_rate, in percentage points, over the same "
+        "exposures: positive means you expected more noes than you got. The same as `expectancy.gap`. Null when "
+        "`paired` is 0.",
+        examples=[23.33],
+    )
+    mean_surprise: float | None = Field(
+        ge=0,
+        le=100,
+        description="Mean `surprise` over the exposures that rated it: how differently asks went from what you "
+        "expected, 0 = just as expected, 100 = completely differently. Null when none rated it.",
+        examples=[42.5],
+    )
+    sessions: int = Field(
+        description="Sessions (local days) with at least one paired exposure: the points of the line below, each "
+        "that day's mean prediction, so a day with ten predictions weighs as much as a day with one. The slope, "
+        "its interval, `expected_rejection_p_value` and `expected_rejection_change` need 5 of them and are null "
+        "below.",
+        examples=[21],
+    )
+    expected_rejection_slope_per_week: float | None = Field(
+        description="Sen's slope (Theil–Sen) of the sessions' mean predicted chance of a no against weeks since "
+        "`time_origin`, in percentage points per week: negative means you expect a no less and less, as when "
+        "experience corrects an overestimate. Predictions in steps of 5 or 10 tie, so the slope can be 0 while "
+        "nearly every later session is lower: `expected_rejection_change` reads the test instead. Above 200 such "
+        "sessions the slope and its interval are fitted on 200 evenly spaced in time, first and last kept; the "
+        "test always uses every session. Null with fewer than 5 sessions.",
+        examples=[-1.25],
+    )
+    expected_rejection_ci_low: float | None = Field(
+        description="Lower end of Sen's 95% confidence interval for that slope (as scipy.stats.theilslopes "
+        "computes it). Null when the slope is.",
+        examples=[-2.5],
+    )
+    expected_rejection_ci_high: float | None = Field(
+        description="Upper end of that interval. Null when the slope is.", examples=[-0.357]
+    )
+    expected_rejection_p_value: float | None = Field(
+        description="Two-sided p-value of the Mann–Kendall test of the sessions' mean predictions over time "
+        "(normal approximation with the tie and continuity corrections). Below 0.05 the change is unlikely to be "
+        "chance. Null with fewer than 5 sessions, or when every session's mean prediction is the same.",
+        examples=[0.0213],
+    )
+    expected_rejection_change: ExpectationChange | None = Field(
+        description="`falling` / `rising`: later sessions predict a lower / higher chance of a no, with "
+        "`expected_rejection_p_value` < 0.05 (the sign of the test, as `status` reads it, never the slope); "
+        "`no_clear_change` otherwise. Falling while `gap` is positive means your expectations are moving toward "
+        "what happens. Null with fewer than 5 sessions.",
+        examples=["falling"],
+    )
+
+
 class LevelReason(OutputModel):
     code: LevelCode = Field(
         description="Why this level, as a stable code; the first rule that matches wins. `new_user`: no attempts "
@@ -310,12 +409,34 @@ class Level(OutputModel):
 
 
 class Streak(OutputModel):
+    """Days in a row with practice. Paused days (`/me/pauses`) without an exposure are taken out of the calendar:
+    they neither count for a streak nor break it, so a streak runs on across a pause. A paused day with an exposure
+    counts like any other."""
+
     current_days: int = Field(
         description="Consecutive days with at least one exposure, in your time zone, ending today, or yesterday "
-        "if there is none yet today (ending at `until` when given). 0 when neither day has one.",
+        "if there is none yet today (ending at `until` when given), paused days skipped: a pause today or "
+        "yesterday keeps it. 0 when neither day has one.",
         examples=[2],
     )
     longest_days: int = Field(description="The longest such run in the window.", examples=[3])
+
+
+class ReturnOfFear(OutputModel):
+    """Whether fear comes back after a break from a challenge you had mastered.
+
+    A challenge is mastered while its last two exposures peaked at 40 or less; an exposure of a mastered
+    challenge 7 or more local days after the exposure before it is a re-test (`GET /me/next-challenges` offers
+    them, reason `retest`). The re-tests counted are the exposures in the window; the two exposures before the
+    gap may lie before `since`. Avoided attempts play no part."""
+
+    retests: int = Field(description="Exposures in the window that were re-tests.", examples=[2])
+    mean_change: float | None = Field(
+        description="Mean over the re-tests of (the re-test's peak distress − the mean peak of the two exposures "
+        "before the gap), in SUDS points. Positive means fear came back after the break, as it often partly does "
+        "and then fades with practice; 0 or negative means what you had learned held. Null with no re-tests.",
+        examples=[7.5],
+    )
 
 
 class SeriesPoint(OutputModel):
@@ -417,8 +538,10 @@ class TrendPublic(OutputModel):
     )
     habituation: Habituation
     expectancy: Expectancy
+    learning: Learning
     level: Level
     streak: Streak
+    return_of_fear: ReturnOfFear
     series: list[SeriesPoint] = Field(description="One point per day with attempts, oldest first.")
     by_category: list[CategoryTrend] = Field(description="One entry per category you attempted, by slug.")
     support: Support | None = Field(

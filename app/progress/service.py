@@ -29,11 +29,13 @@ from app.attempts.models import Attempt
 from app.attempts.service import Instant, in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
-from app.core.db import day_number, packed
+from app.core.db import day_number, local_date_in, packed
 from app.core.models import utcnow
 from app.core.schemas import check_window
-from app.progress import stats
+from app.progress import retest, stats
 from app.progress.models import SessionStats
+from app.progress.practice import ladder_challenges, paused_days
+from app.progress.practice_schemas import SuggestionReason
 
 RECENT_DAYS = 7
 # The trend's dataclasses serialised as they are: validating them into TrendPublic first cost more than
@@ -180,7 +182,14 @@ async def trend(
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
     today = as_of.astimezone(ZoneInfo(user.timezone)).date()
     practice = await load_practice(session, user.id, since, until)
-    result = stats.compute_trend(practice, timezone=user.timezone, today=today, support_message=support_message)
+    result = stats.compute_trend(
+        practice,
+        timezone=user.timezone,
+        today=today,
+        support_message=support_message,
+        paused=await paused_days(session, user.id),
+        return_of_fear=await retest.return_of_fear(session, user.id, since, until),
+    )
     body = trend_json(result)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     tags = entity_tags(if_none_match)
@@ -198,18 +207,67 @@ def entity_tags(if_none_match: str | None) -> list[str]:
     return [tag.strip().removeprefix("W/") for tag in if_none_match.split(",") if tag.strip()]
 
 
-async def next_challenges(session: AsyncSession, user: User, limit: int) -> list[Challenge]:
-    """Challenges at the recommended difficulty, nearest levels next, varied across categories.
+async def next_challenges(session: AsyncSession, user: User, limit: int) -> list[tuple[Challenge, SuggestionReason]]:
+    """What to practise next, each with its reason, first match first (each challenge once):
 
-    Candidates are the challenges listed for the caller (the catalog's `listed_for`: the
-    published catalog and the caller's own that are not archived), minus any the caller
-    attempted (in any way, avoided included) in the last 7 days.
+    1. `retest`: mastered challenges whose next re-test is due (app/progress/retest.py), the longest overdue first;
+    2. `ladder`: the first step of the user's ladder not mastered yet;
+    3. `level` / `variety`: challenges at the recommended difficulty, nearest levels next, categories in turn;
+       after the first, one in a category none of the user's last `stats.RECENT_ATTEMPTS` attempts was in is
+       `variety` (for a user with attempts). Mastered challenges stay out of this part (they come back as
+       re-tests), and so does any the user attempted (in any way, avoided included) in the last 7 days.
+
+    Every candidate is listed for the caller (the catalog's `listed_for`: the published catalog and the caller's
+    own that are not archived), so each can be logged.
     """
+    today = local_date_in(utcnow(), user.timezone)
+    mastered = await retest.mastered(session, user.id)
+    picked: list[tuple[Challenge, SuggestionReason]] = []
+    due = sorted((m.due_on(), challenge_id) for challenge_id, m in mastered.items() if m.due_on() <= today)
+    if due:
+        listed = await _listed(session, user, [challenge_id for _, challenge_id in due])
+        picked += [(listed[challenge_id], "retest") for _, challenge_id in due if challenge_id in listed]
+    steps = [challenge_id for challenge_id in await ladder_challenges(session, user.id) if challenge_id not in mastered]
+    if steps and len(picked) < limit:
+        listed = await _listed(session, user, steps)
+        step = next((listed[challenge_id] for challenge_id in steps if challenge_id in listed), None)
+        if step is not None:
+            picked.append((step, "ladder"))
+    if len(picked) >= limit:
+        return picked[:limit]
+    chosen = {challenge.id for challenge, _ in picked}
+    level = await _at_level(session, user, limit - len(picked), exclude=chosen | set(mastered))
+    if level:
+        recent_categories = set(
+            await session.scalars(
+                select(Attempt.category)
+                .where(Attempt.user_id == user.id)
+                .order_by(Attempt.occurred_at.desc(), Attempt.id.desc())
+                .limit(stats.RECENT_ATTEMPTS)
+            )
+        )
+        first, *rest = level
+        picked.append((first, "level"))
+        # Without attempts there is nothing to vary from.
+        fresh = {c.category_slug for c in rest} - recent_categories if recent_categories else set()
+        picked += [(c, "variety" if c.category_slug in fresh else "level") for c in rest]
+    return picked
+
+
+async def _listed(session: AsyncSession, user: User, ids: list[uuid.UUID]) -> dict[uuid.UUID, Challenge]:
+    rows = await session.scalars(select(Challenge).where(Challenge.id.in_(ids), listed_for(user.id)))
+    return {challenge.id: challenge for challenge in rows}
+
+
+async def _at_level(session: AsyncSession, user: User, limit: int, *, exclude: set[uuid.UUID]) -> list[Challenge]:
+    """Challenges at the recommended difficulty, nearest levels next, varied across categories."""
     level = stats.assess_level(await load_practice(session, user.id))
     recent = select(Attempt.challenge_id).where(
         Attempt.user_id == user.id, Attempt.occurred_at >= utcnow() - timedelta(days=RECENT_DAYS)
     )
-    eligible = (listed_for(user.id), Challenge.id.not_in(recent))
+    eligible = [listed_for(user.id), Challenge.id.not_in(recent)]
+    if exclude:
+        eligible.append(Challenge.id.not_in(exclude))
     counts = await session.execute(
         select(Challenge.difficulty, func.count()).where(*eligible).group_by(Challenge.difficulty)
     )

@@ -19,10 +19,11 @@ sessions falls.
 NumPy and the standard library only; tests check the numbers against scipy and pymannkendall.
 """
 
+import bisect
 import itertools
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal, NamedTuple
@@ -56,6 +57,7 @@ LevelCode = Literal[
     "stay",
 ]
 SupportReason = Literal["high_distress", "sustained_distress", "rising_distress", "frequent_avoidance"]
+ExpectationChange = Literal["falling", "rising", "no_clear_change"]
 
 RECENT_ATTEMPTS = 20  # how many of the latest attempts the caller passes as `recent`
 MIN_SESSIONS = 5
@@ -100,6 +102,8 @@ class Cells(NamedTuple):
     avoided: Sequence[int]
     rejected: Sequence[int]
     peak_sum: Sequence[int]  # sum of distress_peak over the exposures (attempts - avoided of them)
+    predicted_n: Sequence[int]  # exposures that carried expected_rejection, for the slope of predictions per session
+    predicted_sum: Sequence[int]  # sum of those predictions
 
 
 class Totals(NamedTuple):
@@ -118,6 +122,9 @@ class Totals(NamedTuple):
     predicted_n: int  # exposures that carried expected_rejection (a prediction)
     predicted_sum: int  # sum of those predictions
     predicted_rejected: int  # how many of those exposures got outcome "rejected"
+    advance_n: int  # of those predictions, how many were written down before the ask (predicted_at < occurred_at)
+    surprise_n: int  # exposures that rated surprise
+    surprise_sum: int  # sum of their surprise
 
 
 class RecentAttempt(NamedTuple):
@@ -197,6 +204,22 @@ class Expectancy:
 
 
 @dataclass(frozen=True, slots=True)
+class Learning:
+    paired: int
+    predicted_in_advance: int
+    expected_rejection_mean: float | None
+    actual_rejection_rate: float | None
+    gap: float | None
+    mean_surprise: float | None
+    sessions: int
+    expected_rejection_slope_per_week: float | None
+    expected_rejection_ci_low: float | None
+    expected_rejection_ci_high: float | None
+    expected_rejection_p_value: float | None
+    expected_rejection_change: ExpectationChange | None
+
+
+@dataclass(frozen=True, slots=True)
 class LevelReason:
     code: LevelCode
     message: str
@@ -213,6 +236,15 @@ class Level:
 class Streak:
     current_days: int
     longest_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnOfFear:
+    retests: int
+    mean_change: float | None
+
+
+NO_RETESTS = ReturnOfFear(retests=0, mean_change=None)
 
 
 # Not frozen: a long history has thousands of points, and a frozen dataclass's __init__ (object.__setattr__ per
@@ -262,8 +294,10 @@ class Trend:
     adjusted_trend: TrendLine
     habituation: Habituation
     expectancy: Expectancy
+    learning: Learning
     level: Level
     streak: Streak
+    return_of_fear: ReturnOfFear
     series: list[SeriesPoint]
     by_category: list[CategoryTrend]
     support: Support | None
@@ -568,6 +602,7 @@ class _History:
     category_exposures: IntArray
     category_peak_sums: IntArray
     by_category: list[_Points]
+    predictions: _Points  # mean expected_rejection per session with a prediction; `exposures` counts the predictions
 
 
 def _history(cells: Cells) -> _History:
@@ -606,6 +641,9 @@ def _history(cells: Cells) -> _History:
 
     day_exposures = per_day(exposures)
     day_peak_sums = per_day(peak_sum)
+    day_predicted = per_day(np.asarray(cells.predicted_n, dtype=np.int64))
+    predicted = day_predicted > 0
+    day_predicted_sums = per_day(np.asarray(cells.predicted_sum, dtype=np.int64))
     day_max_difficulty = np.zeros(len(days), dtype=np.int64)
     np.maximum.at(day_max_difficulty, day_index[exposed], difficulty[exposed])
     is_session = day_exposures > 0
@@ -626,14 +664,26 @@ def _history(cells: Cells) -> _History:
         category_exposures=per_category(exposures),
         category_peak_sums=per_category(peak_sum),
         by_category=sessions_by(category, len(names)),
+        predictions=_Points(
+            days[predicted], day_predicted_sums[predicted] / day_predicted[predicted], day_predicted[predicted]
+        ),
     )
 
 
 # --- the trend ----------------------------------------------------------------------------
 
 
-def compute_trend(practice: Practice, *, timezone: str, today: date, support_message: str) -> Trend:
-    """The whole trend from one user's practice (cells in any order); streaks count up to `today`."""
+def compute_trend(
+    practice: Practice,
+    *,
+    timezone: str,
+    today: date,
+    support_message: str,
+    paused: Collection[int] = frozenset(),
+    return_of_fear: ReturnOfFear = NO_RETESTS,
+) -> Trend:
+    """The whole trend from one user's practice (cells in any order); streaks count up to `today` and skip the
+    `paused` days (ordinals); `return_of_fear` is app/progress/retest.py's, computed in the database."""
     history = _history(practice.cells)
     recent = practice.recent
     sessions = history.sessions
@@ -657,6 +707,7 @@ def compute_trend(practice: Practice, *, timezone: str, today: date, support_mes
     status, reason = _status(len(sessions.days), matched, fall, climb)
     strain = _strain(recent, sessions.values)
     totals = practice.totals
+    expectancy = _expectancy(totals)
     return Trend(
         status=status,
         status_reason=reason,
@@ -673,9 +724,11 @@ def compute_trend(practice: Practice, *, timezone: str, today: date, support_mes
         distress_trend=distress,
         adjusted_trend=adjusted,
         habituation=_habituation(totals),
-        expectancy=_expectancy(totals),
+        expectancy=expectancy,
+        learning=_learning(expectancy, totals, history.predictions, origin),
         level=_assess(recent, strain, _first_sessions(history)),
-        streak=streak(set(sessions.days.tolist()), today),
+        streak=streak(set(sessions.days.tolist()), today, paused),
+        return_of_fear=return_of_fear,
         series=_series(history),
         by_category=_by_category(history, origin),
         support=_support(strain, matched, fall, climb, support_message),
@@ -973,18 +1026,68 @@ def _expectancy(totals: Totals) -> Expectancy:
     )
 
 
-def streak(days: set[int], today: date) -> Streak:
-    """Runs of consecutive days (ordinals) with an exposure; the current run ends today, or yesterday if none today."""
+def _learning(expectancy: Expectancy, totals: Totals, predictions: _Points, origin: int) -> Learning:
+    """Expectancy's paired numbers (the same values), predictions made in advance, surprise, and whether the
+    predicted chance of a no moves over time.
+
+    That line is fitted as distress_trend's is, one point per session: each session's mean prediction, so a day
+    with ten predictions weighs as much as a day with one. Below MIN_SESSIONS such sessions it is not fitted.
+    """
+    slope = low = high = p_value = None
+    change: ExpectationChange | None = None
+    if len(predictions.days) >= MIN_SESSIONS:
+        test = kendall_trend([((predictions.days - origin) / WEEK_DAYS, predictions.values)])
+        slope, low, high, p_value = test.slope, test.ci_low, test.ci_high, test.p_value
+        # Read from the test, as `status` is: predictions in steps of 5 or 10 tie, and the slope can then be 0.
+        change = "falling" if test.significant(-1) else "rising" if test.significant(+1) else "no_clear_change"
+    return Learning(
+        paired=expectancy.paired,
+        predicted_in_advance=totals.advance_n,
+        expected_rejection_mean=expectancy.expected_rejection_mean,
+        actual_rejection_rate=expectancy.actual_rejection_rate,
+        gap=expectancy.gap,
+        mean_surprise=_round(_ratio(totals.surprise_sum, totals.surprise_n)),
+        sessions=len(predictions.days),
+        expected_rejection_slope_per_week=_round(slope, 3),
+        expected_rejection_ci_low=_round(low, 3),
+        expected_rejection_ci_high=_round(high, 3),
+        expected_rejection_p_value=_finite(p_value),
+        expected_rejection_change=change,
+    )
+
+
+def streak(days: set[int], today: date, paused: Collection[int] = frozenset()) -> Streak:
+    """Runs of consecutive days (ordinals) with an exposure; the current run ends today, or yesterday if none today.
+
+    Paused days without an exposure are taken out of the calendar: they neither count for a run nor break it, so a
+    run goes on across a pause, and a paused today or yesterday keeps the current run. A paused day with an exposure
+    counts like any other.
+    """
     ordered = sorted(days)
+    skipped = sorted(set(paused) - days)
     # Where each run starts: a loop over years of days, so it only compares (a max() per day costs double).
-    starts = [0, *(i for i in range(1, len(ordered)) if ordered[i] != ordered[i - 1] + 1), len(ordered)]
+    if not skipped:
+        starts = [0, *(i for i in range(1, len(ordered)) if ordered[i] != ordered[i - 1] + 1), len(ordered)]
+    else:
+        # Two days with exposures are neighbours when every day between them was paused.
+        starts = [
+            0,
+            *(
+                i
+                for i in range(1, len(ordered))
+                if bisect.bisect_left(skipped, ordered[i]) - bisect.bisect_right(skipped, ordered[i - 1])
+                != ordered[i] - ordered[i - 1] - 1
+            ),
+            len(ordered),
+        ]
     longest = max(following - start for start, following in itertools.pairwise(starts))
     end = today.toordinal()
-    if end not in days:
+    if end not in days and end not in paused:
         end -= 1
     current = 0
-    while end - current in days:
-        current += 1
+    while end in days or end in paused:
+        current += end in days
+        end -= 1
     return Streak(current_days=current, longest_days=longest)
 
 

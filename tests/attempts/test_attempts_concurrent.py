@@ -123,3 +123,37 @@ async def test_racing_requests_with_one_key_and_different_bodies_store_one(engin
     statuses = sorted(r.status_code for r in responses)
     assert statuses == [201] + [409] * (RACERS - 1), [r.text for r in responses]
     assert await _rows(engine, racer) == (1, 1)
+
+
+async def _plan(racer: Racer) -> dict[str, Any]:
+    body = {"challenge_id": str(racer.challenge_id), "expected_rejection": 70}
+    response = await racer.client.post("/api/v1/plans", json=body, headers=racer.headers)
+    assert response.status_code == 201, response.text
+    plan: dict[str, Any] = response.json()
+    return plan
+
+
+@pytest.mark.parametrize("retry_by", ["id", "key"])
+async def test_racing_retries_with_a_plan_complete_it_once(engine: AsyncEngine, racer: Racer, retry_by: str) -> None:
+    """The offline phone sending the planned attempt again and again: one attempt, the plan done by it."""
+    plan = await _plan(racer)
+    attempt_id = str(uuid.uuid4())
+    fields = {"plan_id": plan["id"]} | ({"id": attempt_id} if retry_by == "id" else {})
+    headers = {"Idempotency-Key": "planned-tap"} if retry_by == "key" else {}
+    responses = await _fire(racer, _body(racer, **fields), headers)
+    assert [r.status_code for r in responses] == [201] * RACERS, [r.text for r in responses]
+    assert len({r.text for r in responses}) == 1
+    assert sum(r.headers.get("idempotent-replayed") == "true" for r in responses) == RACERS - 1
+    assert await _rows(engine, racer) == (1, 1 if retry_by == "key" else 0)
+    done = (await racer.client.get(f"/api/v1/plans/{plan['id']}", headers=racer.headers)).json()
+    assert (done["status"], done["attempt_id"]) == ("done", responses[0].json()["id"])
+
+
+async def test_racing_different_attempts_for_one_plan_store_one(engine: AsyncEngine, racer: Racer) -> None:
+    plan = await _plan(racer)
+    bodies = [_body(racer, plan_id=plan["id"], distress_before=n) for n in range(RACERS)]
+    responses = await asyncio.gather(
+        *(racer.client.post("/api/v1/attempts", json=body, headers=racer.headers) for body in bodies)
+    )
+    assert sorted(r.status_code for r in responses) == [201] + [409] * (RACERS - 1), [r.text for r in responses]
+    assert await _rows(engine, racer) == (1, 0)

@@ -66,7 +66,17 @@ async def test_json_export_holds_exactly_what_was_stored(
     assert response.headers["content-disposition"].startswith('attachment; filename="rejection-tracker-')
     assert response.headers["content-disposition"].endswith('.json"')
     export = response.json()
-    assert set(export) == {"exported_at", "account", "attempts", "custom_challenges", "api_tokens"}
+    assert set(export) == {
+        "exported_at",
+        "account",
+        "attempts",
+        "custom_challenges",
+        "plans",
+        "ladder",
+        "pauses",
+        "calendar_feed",
+        "api_tokens",
+    }
     assert export["account"] == (await client.get("/api/v1/me", headers=alice.headers)).json()
     # Oldest first, exactly as logged.
     assert export["attempts"] == [logged[0], logged[2], logged[1]]
@@ -84,7 +94,9 @@ async def test_json_export_holds_exactly_what_was_stored(
 
 async def test_export_of_a_new_account_is_empty_lists(client: httpx.AsyncClient, alice: Account) -> None:
     export = (await client.get(EXPORT, headers=alice.headers)).json()
-    assert (export["attempts"], export["custom_challenges"], export["api_tokens"]) == ([], [], [])
+    lists = ("attempts", "custom_challenges", "plans", "ladder", "pauses", "api_tokens")
+    assert [export[name] for name in lists] == [[] for _ in lists]
+    assert export["calendar_feed"] is None
     assert export["account"]["email"] == "alice@example.com"
 
 
@@ -222,6 +234,32 @@ async def _rows_of(session: AsyncSession, user_id: uuid.UUID) -> dict[str, int]:
     return counts
 
 
+async def _practise_the_loop(client: httpx.AsyncClient, account: Account, challenge_id: uuid.UUID) -> None:
+    """A plan done by an attempt with a reflection, a ladder, a pause and a calendar feed."""
+    headers = account.headers
+    plan = await client.post(
+        "/api/v1/plans",
+        json={"challenge_id": str(challenge_id), "expected_rejection": 70, "expected_outcome": "they will laugh"},
+        headers=headers,
+    )
+    assert plan.status_code == 201, plan.text
+    done = await client.post(
+        ATTEMPTS,
+        json=attempt_body(challenge_id, plan_id=plan.json()["id"], surprise=60, reflection="it was fine"),
+        headers=headers,
+    )
+    assert done.status_code == 201, done.text
+    ladder = {"steps": [{"challenge_id": str(challenge_id), "anticipated_distress": 50}]}
+    assert (await client.put("/api/v1/me/ladder", json=ladder, headers=headers)).status_code == 200
+    today = utcnow().date()
+    pause = {
+        "start_date": (today - timedelta(days=20)).isoformat(),
+        "end_date": (today - timedelta(days=18)).isoformat(),
+    }
+    assert (await client.post("/api/v1/me/pauses", json=pause, headers=headers)).status_code == 201
+    assert (await client.post("/api/v1/me/calendar", headers=headers)).status_code == 201
+
+
 async def test_delete_me_leaves_no_row_of_the_user_in_any_table(
     client: httpx.AsyncClient, session: AsyncSession, alice: Account, bob: Account, make_challenge: MakeChallenge
 ) -> None:
@@ -241,6 +279,7 @@ async def test_delete_me_leaves_no_row_of_the_user_in_any_table(
         )
         assert signed_in.status_code == 200
         await accounts.store_reset_code(session, account.user.id, "0" * 64)
+        await _practise_the_loop(client, account, catalog.id)
     await session.commit()
     before = await _rows_of(session, alice.user.id)
     tables = {name.split(".")[0] for name, n in before.items() if n}
@@ -252,6 +291,11 @@ async def test_delete_me_leaves_no_row_of_the_user_in_any_table(
         "challenges",
         "auth_sessions",
         "password_reset_codes",
+        "plans",
+        "ladder_steps",
+        "pauses",
+        "calendar_feeds",
+        "session_stats",
     } <= tables
     bob_before = await _rows_of(session, bob.user.id)
 

@@ -29,6 +29,7 @@ EXPORT_CSV = "/api/v1/me/export/attempts.csv"
 ATTEMPTS = "/api/v1/attempts"
 JSON = {"Content-Type": "application/json"}
 CSV = {"Content-Type": "text/csv; charset=utf-8"}
+NOTHING = {"created": 0, "updated": 0, "unchanged": 0}
 
 
 def attempt_body(challenge_id: uuid.UUID | str, **fields: Any) -> dict[str, Any]:
@@ -142,6 +143,46 @@ async def test_export_delete_register_import_gives_the_same_export_and_trend(
     )
     await log(client, alice, gone["id"], outcome="accepted", expected_rejection=90)
     await log(client, alice, retired.id, outcome="partial", distress_after=20)
+    # The practice loop: plans (one done with a reflection, one open, one cancelled), a ladder and a pause.
+    plans = []
+    for fields in (
+        {"expected_rejection": 80, "expected_outcome": "They will laugh.\nOr stare.", "expected_distress_peak": 70},
+        {"expected_rejection": 60, "planned_for": (now + timedelta(days=2)).isoformat()},
+        {"expected_rejection": 40},
+    ):
+        made = await client.post(
+            "/api/v1/plans", json={"challenge_id": str(catalog.id), **fields}, headers=alice.headers
+        )
+        assert made.status_code == 201, made.text
+        plans.append(made.json())
+    await log(
+        client,
+        alice,
+        catalog.id,
+        plan_id=plans[0]["id"],
+        surprise=75,
+        safety_behaviours=["rehearsed the words", "=avoided eye contact"],
+        reflection="They said no to the offer, not to me.",
+    )
+    cancelled = await client.patch(
+        f"/api/v1/plans/{plans[2]['id']}", json={"status": "cancelled"}, headers=alice.headers
+    )
+    assert cancelled.status_code == 200, cancelled.text
+    ladder = {
+        "steps": [
+            {"challenge_id": own["id"], "anticipated_distress": 70},
+            {"challenge_id": str(catalog.id), "anticipated_distress": 30},
+        ]
+    }
+    assert (await client.put("/api/v1/me/ladder", json=ladder, headers=alice.headers)).status_code == 200
+    today = now.date()
+    for start, end in ((-30, -25), (-10, -10)):
+        pause = {
+            "start_date": str(today + timedelta(days=start)),
+            "end_date": str(today + timedelta(days=end)),
+            "reason": "Flu",
+        }
+        assert (await client.post("/api/v1/me/pauses", json=pause, headers=alice.headers)).status_code == 201
     # Archived since: the challenge keeps its attempts, takes no new ones, and the move keeps them too.
     assert (await client.delete(f"/api/v1/challenges/{gone['id']}", headers=alice.headers)).status_code == 200
     retired.status = "archived"
@@ -159,15 +200,22 @@ async def test_export_delete_register_import_gives_the_same_export_and_trend(
 
     assert response.status_code == 200, response.text
     assert response.json() == {
-        "created": 15,
+        "created": 16,
         "updated": 0,
         "unchanged": 0,
         "custom_challenges": {"created": 2, "updated": 0, "unchanged": 0},
+        "plans": {"created": 3, "updated": 0, "unchanged": 0},
+        "pauses": {"created": 2, "updated": 0, "unchanged": 0},
+        "ladder_replaced": True,
         "account_updated": True,
     }
     after = (await client.get(EXPORT, headers=again.headers)).json()
     assert after["attempts"] == before["attempts"]
     assert after["custom_challenges"] == before["custom_challenges"]
+    for part in ("plans", "ladder", "pauses"):
+        assert after[part] == before[part]
+    assert [p["status"] for p in after["plans"]] == ["done", "open", "cancelled"]
+    assert after["plans"][0]["attempt_id"] == after["attempts"][-1]["id"]
     assert after["account"] == before["account"] | {
         "id": str(again.user.id),
         "created_at": after["account"]["created_at"],
@@ -294,6 +342,9 @@ async def test_importing_the_same_file_twice_changes_nothing_the_second_time(
             "updated": 0,
             "unchanged": 3,
             "custom_challenges": {"created": 0, "updated": 0, "unchanged": 1},
+            "plans": NOTHING,
+            "pauses": NOTHING,
+            "ladder_replaced": False,
             "account_updated": False,
         }
     assert (await client.get(EXPORT, headers=alice.headers)).json()["attempts"] == json.loads(exported)["attempts"]
@@ -560,13 +611,13 @@ async def test_json_errors_name_the_attempt_by_its_index(
         attempt_body(challenge.id, occurred_at="2026-02-01T10:00:00Z", user_id=str(uuid.uuid4())),
         attempt_body(challenge.id),
     ]
-    response = await import_file(client, alice, json.dumps({"attempts": rows, "plans": []}), JSON)
+    response = await import_file(client, alice, json.dumps({"attempts": rows, "goals": []}), JSON)
     assert response.status_code == 422
     assert [(e["loc"], e["type"]) for e in response.json()["errors"]] == [
         (["body", "attempts", 1, "distress_after"], "greater_than_equal"),
         (["body", "attempts", 2, "user_id"], "extra_forbidden"),
         (["body", "attempts", 3, "occurred_at"], "missing"),
-        (["body", "plans"], "extra_forbidden"),
+        (["body", "goals"], "extra_forbidden"),
     ]
     broken = await import_file(client, alice, b'{"attempts": [', JSON)
     assert broken.status_code == 422
@@ -682,3 +733,127 @@ async def test_the_largest_file_imports_in_one_go(
     assert total == MAX_IMPORT_ATTEMPTS
     # Generous: a regression to a query per row would take far longer.
     assert seconds < 60
+
+
+# --- the practice loop: plans, ladder, pauses --------------------------------------------------------
+
+
+async def make_plan(client: httpx.AsyncClient, account: Account, challenge_id: uuid.UUID, **fields: Any) -> str:
+    made = await client.post(
+        "/api/v1/plans",
+        json={"challenge_id": str(challenge_id), "expected_rejection": 70, **fields},
+        headers=account.headers,
+    )
+    assert made.status_code == 201, made.text
+    plan_id: str = made.json()["id"]
+    return plan_id
+
+
+async def test_an_attempt_naming_a_plan_that_is_not_yours_comes_without_it(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    bobs = await make_plan(client, bob, challenge.id)
+    elsewhere = str(uuid.uuid4())
+    rows = [
+        attempt_body(challenge.id, occurred_at="2026-02-01T10:00:00Z", plan_id=bobs, expected_rejection=70),
+        attempt_body(challenge.id, occurred_at="2026-02-02T10:00:00Z", plan_id=elsewhere, expected_rejection=50),
+    ]
+    response = await import_file(client, alice, json.dumps({"attempts": rows}), JSON)
+    assert response.status_code == 200, response.text
+    attempts = (await client.get(EXPORT, headers=alice.headers)).json()["attempts"]
+    # The predictions stay; the links to plans that are not the caller's do not.
+    assert [(a["plan_id"], a["expected_rejection"]) for a in attempts] == [(None, 70), (None, 50)]
+    plan = (await client.get(f"/api/v1/plans/{bobs}", headers=bob.headers)).json()
+    assert (plan["status"], plan["attempt_id"]) == ("open", None)
+
+
+async def test_plans_ladder_and_pauses_that_break_the_rules_are_listed_and_nothing_is_stored(
+    client: httpx.AsyncClient, alice: Account, bob: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    draft = await make_challenge(status="draft")
+    bobs = await make_plan(client, bob, challenge.id)
+    mine = str(uuid.uuid4())
+    document = {
+        "plans": [
+            {"id": mine, "challenge_id": str(challenge.id), "expected_rejection": 60, "status": "done"},
+            {"id": bobs, "challenge_id": str(challenge.id), "expected_rejection": 60},
+            {"id": str(uuid.uuid4()), "challenge_id": str(draft.id), "expected_rejection": 60},
+        ],
+        "attempts": [
+            attempt_body(challenge.id, occurred_at="2026-02-01T10:00:00Z", plan_id=mine, expected_rejection=60),
+            attempt_body(challenge.id, occurred_at="2026-02-02T10:00:00Z", plan_id=mine, expected_rejection=60),
+        ],
+        "ladder": [
+            {"challenge_id": str(challenge.id), "anticipated_distress": 30},
+            {"challenge_id": str(challenge.id), "anticipated_distress": 40},
+            {"challenge_id": str(draft.id), "anticipated_distress": 50},
+        ],
+        "pauses": [
+            {"id": str(uuid.uuid4()), "start_date": "2026-01-01", "end_date": "2026-01-05"},
+            {"id": str(uuid.uuid4()), "start_date": "2026-01-05", "end_date": "2026-01-08"},
+        ],
+    }
+    response = await import_file(client, alice, json.dumps(document), JSON)
+    assert response.status_code == 422, response.text
+    assert sorted((tuple(e["loc"]), e["type"]) for e in response.json()["errors"]) == sorted(
+        [
+            (("body", "plans", 1, "id"), "id_taken"),
+            (("body", "plans", 2, "challenge_id"), "challenge_not_found"),
+            (("body", "attempts", 1, "plan_id"), "duplicate"),
+            (("body", "ladder", 1, "challenge_id"), "duplicate_step"),
+            (("body", "ladder", 2, "challenge_id"), "challenge_not_found"),
+            (("body", "pauses", 1, "start_date"), "overlapping"),
+        ]
+    )
+    export = (await client.get(EXPORT, headers=alice.headers)).json()
+    assert [export[part] for part in ("attempts", "plans", "ladder", "pauses")] == [[], [], [], []]
+    too_long = {"pauses": [{"id": str(uuid.uuid4()), "start_date": "2026-01-01", "end_date": "2026-01-15"}]}
+    refused = await import_file(client, alice, json.dumps(too_long), JSON)
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["loc"] == ["body", "pauses", 0, "end_date"]
+
+
+async def test_a_pause_moved_by_the_file_is_updated_and_checked_against_the_others(
+    client: httpx.AsyncClient, alice: Account
+) -> None:
+    for start, end in (("2026-01-01", "2026-01-03"), ("2026-01-10", "2026-01-12")):
+        made = await client.post(
+            "/api/v1/me/pauses", json={"start_date": start, "end_date": end}, headers=alice.headers
+        )
+        assert made.status_code == 201, made.text
+    exported = (await client.get(EXPORT, headers=alice.headers)).json()
+    first, second = exported["pauses"]
+    # The first pause moves onto days the second one leaves: fine, as the file gives both.
+    moved = {
+        "pauses": [
+            first | {"start_date": "2026-01-11", "end_date": "2026-01-13"},
+            second | {"start_date": "2026-01-20", "end_date": "2026-01-21"},
+        ]
+    }
+    response = await import_file(client, alice, json.dumps(moved), JSON)
+    assert response.status_code == 200, response.text
+    assert response.json()["pauses"] == {"created": 0, "updated": 2, "unchanged": 0}
+    # Onto a kept pause's days: refused.
+    clash = {"pauses": [first | {"start_date": "2026-01-20", "end_date": "2026-01-20"}]}
+    assert (await import_file(client, alice, json.dumps(clash), JSON)).status_code == 422
+    pauses = (await client.get(EXPORT, headers=alice.headers)).json()["pauses"]
+    assert [(p["start_date"], p["end_date"]) for p in pauses] == [
+        ("2026-01-11", "2026-01-13"),
+        ("2026-01-20", "2026-01-21"),
+    ]
+
+
+async def test_a_plan_done_by_another_stored_attempt_cannot_be_taken_by_an_imported_one(
+    client: httpx.AsyncClient, alice: Account, make_challenge: MakeChallenge
+) -> None:
+    challenge = await make_challenge()
+    plan_id = await make_plan(client, alice, challenge.id)
+    await log(client, alice, challenge.id, plan_id=plan_id)
+    row = attempt_body(challenge.id, occurred_at="2026-02-01T10:00:00Z", plan_id=plan_id, expected_rejection=70)
+    response = await import_file(client, alice, json.dumps({"attempts": [row]}), JSON)
+    assert response.status_code == 422, response.text
+    assert [(e["loc"], e["type"]) for e in response.json()["errors"]] == [
+        (["body", "attempts", 0, "plan_id"], "plan_taken")
+    ]

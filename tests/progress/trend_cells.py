@@ -24,6 +24,8 @@ class Ask(NamedTuple):
     before: int = 50
     after: int | None = 30
     expected: int | None = None
+    in_advance: bool = False  # the prediction was written down before the ask
+    surprise: int | None = None
 
     @property
     def date(self) -> date:
@@ -71,6 +73,9 @@ def cell_rows(asks: Sequence[Ask]) -> list[dict[str, Any]]:
                 "predicted_n": len(predicted),
                 "predicted_sum": sum(a.expected or 0 for a in predicted),
                 "predicted_rejected": sum(a.outcome == "rejected" for a in predicted),
+                "advance_n": sum(a.in_advance for a in predicted),
+                "surprise_n": sum(a.surprise is not None for a in exposures),
+                "surprise_sum": sum(a.surprise or 0 for a in exposures),
             }
         )
     return cells

@@ -35,6 +35,10 @@ RESET_PASSWORD = "Heron-Marble-2290-never-logged"
 EMAIL = "private.person@example.com"
 NOTES = ("Marmalade-Obelisk-7731 she smiled", "Tangerine-Periscope-4402 went fine")
 EDITED_NOTES = "Cobalt-Harmonica-9068 edited"
+EXPECTED_OUTCOME = "Saffron-Trombone-5127 they will laugh"
+REFLECTION = "Juniper-Lighthouse-6630 a no was fine"
+EDITED_REFLECTION = "Quince-Barometer-2795 edited"
+SAFETY_BEHAVIOURS = ["Walnut-Compass-3318 rehearsed", "Pewter-Kestrel-8846 no eye contact"]
 # Distinctive scores: none is a status code, and each is looked for as a number of its own.
 DISTRESS = (87, 93, 71, 64, 58, 46)
 # Numbers that are measurements, never data.
@@ -189,6 +193,7 @@ async def _flow(
         f"{API_PREFIX}/attempts/{ids[0]}", json={"notes": EDITED_NOTES, "distress_after": DISTRESS[0]}, headers=auth
     )
     assert patched.status_code == 200
+    feed_url = await _plan_and_reflect(client, auth, challenge_id)
     assert (await client.get(f"{API_PREFIX}/attempts", headers=auth)).status_code == 200
     assert (await client.get(f"{API_PREFIX}/attempts/{ids[1]}", headers=auth)).status_code == 200
     assert (await client.get(f"{API_PREFIX}/me/trend", headers=auth)).status_code == 200
@@ -197,7 +202,69 @@ async def _flow(
     assert (await client.delete(f"{API_PREFIX}/attempts/{ids[1]}", headers=auth)).status_code == 204
     assert (await client.delete(f"{API_PREFIX}/me", headers=auth)).status_code == 204
     assert (await client.get(f"{API_PREFIX}/me", headers=auth)).status_code == 401
-    return [access_token, api_token, api_token_digest(api_token), *handed_out]
+    feed_token = feed_url.rsplit("/", 1)[1].removesuffix(".ics")
+    return [access_token, api_token, api_token_digest(api_token), *handed_out, feed_token, api_token_digest(feed_token)]
+
+
+async def _as_calendar_app(client: httpx.AsyncClient, url: str) -> int:
+    """Fetch the feed as a calendar app does. The test's own HTTP client logs each URL it fetches, the secret
+    in this one too: that is the calendar app's log, not the service's, so it is kept out of the scan."""
+    client_log = logging.getLogger("httpx")
+    level = client_log.level
+    client_log.setLevel(logging.WARNING)
+    try:
+        return (await client.get(url)).status_code
+    finally:
+        client_log.setLevel(level)
+
+
+async def _plan_and_reflect(client: httpx.AsyncClient, auth: dict[str, str], challenge_id: str) -> str:
+    """Plan an ask, read the calendar feed, log the attempt with the plan and a reflection, edit the reflection,
+    replace and revoke the feed; the revoked feed's address."""
+    plan = {
+        "challenge_id": challenge_id,
+        "planned_for": "2026-12-31T10:00:00Z",
+        "expected_outcome": EXPECTED_OUTCOME,
+        "expected_rejection": DISTRESS[5],
+        "expected_distress_peak": DISTRESS[4],
+    }
+    made = await client.post(f"{API_PREFIX}/plans", json=plan, headers=auth)
+    assert made.status_code == 201, made.text
+    plan_id = made.json()["id"]
+    moved = await client.patch(
+        f"{API_PREFIX}/plans/{plan_id}", json={"planned_for": "2026-12-30T10:00:00Z"}, headers=auth
+    )
+    assert moved.status_code == 200
+    assert (await client.get(f"{API_PREFIX}/plans", headers=auth)).status_code == 200
+    old_feed = (await client.post(f"{API_PREFIX}/me/calendar", headers=auth)).json()["url"]
+    feed = (await client.post(f"{API_PREFIX}/me/calendar", headers=auth)).json()["url"]
+    assert await _as_calendar_app(client, feed) == 200
+    assert await _as_calendar_app(client, old_feed) == 404
+    body = {
+        "challenge_id": challenge_id,
+        "plan_id": plan_id,
+        "outcome": "accepted",
+        "distress_before": DISTRESS[3],
+        "distress_peak": DISTRESS[4],
+        "surprise": DISTRESS[2],
+        "safety_behaviours": SAFETY_BEHAVIOURS,
+        "reflection": REFLECTION,
+    }
+    logged = await client.post(f"{API_PREFIX}/attempts", json=body, headers={**auth, "Idempotency-Key": "planned"})
+    assert logged.status_code == 201, logged.text
+    replayed = await client.post(f"{API_PREFIX}/attempts", json=body, headers={**auth, "Idempotency-Key": "planned"})
+    assert replayed.status_code == 201
+    refused = await client.patch(
+        f"{API_PREFIX}/plans/{plan_id}", json={"expected_outcome": EDITED_REFLECTION}, headers=auth
+    )
+    assert refused.status_code == 409
+    edited = await client.patch(
+        f"{API_PREFIX}/attempts/{logged.json()['id']}", json={"reflection": EDITED_REFLECTION}, headers=auth
+    )
+    assert edited.status_code == 200
+    assert (await client.delete(f"{API_PREFIX}/me/calendar", headers=auth)).status_code == 204
+    assert await _as_calendar_app(client, feed) == 404
+    return feed
 
 
 def _values(entry: Any, key: str = "") -> Iterator[tuple[str, Any]]:
@@ -229,14 +296,15 @@ async def test_the_whole_flow_logs_no_secret_no_note_and_no_distress_value(
     entries = [json.loads(line) for line in lines]
     # The flow was logged: one access line per request, each with its request id.
     access = [e for e in entries if e["logger"] == "app.access"]
-    assert len(access) == 33
+    assert len(access) == 33 + 13
     assert all(e.get("request_id") and e.get("route") for e in access)
 
     passwords = (PASSWORD, CHANGED_PASSWORD, RESET_PASSWORD)
-    for text in (*passwords, EMAIL, "someone.else@example.com", *NOTES, EDITED_NOTES, *secrets):
+    private = (*NOTES, EDITED_NOTES, EXPECTED_OUTCOME, REFLECTION, EDITED_REFLECTION, *SAFETY_BEHAVIOURS)
+    for text in (*passwords, EMAIL, "someone.else@example.com", *private, *secrets):
         assert text not in output
     # Halves too, in case something truncates what it logs.
-    for text in (*passwords, EMAIL, *NOTES, *secrets):
+    for text in (*passwords, EMAIL, *private, *secrets):
         assert text[: len(text) // 2] not in output
     # A score standing alone, not a piece of a UUID, hex id or decimal.
     standalone = re.compile(r"(?<![\w.-])(" + "|".join(map(str, DISTRESS)) + r")(?![\w.-])")

@@ -138,6 +138,7 @@ def test_rate_limited_routes_declare_429_and_the_ratelimit_fields(document: dict
         "POST /api/v1/auth/password-reset",
         "POST /api/v1/auth/password-reset/confirm",
         "POST /api/v1/me/password",
+        "GET /api/v1/calendar/{token}.ics",
     }
     for name, operation in limited.items():
         for status, response in operation["responses"].items():

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.catalog.models import Category, Challenge
 from app.core.config import Settings
 from app.core.middleware import BODY_LIMIT_KEY
+from app.core.models import utcnow
 from app.main import API_PREFIX, create_app
 from tests.conftest import PASSWORD, Account, MakeAttempt, MakeChallenge, SmtpTestServer
 
@@ -42,6 +43,7 @@ PUBLIC_ROUTES = {
     "/docs": "Swagger UI",
     "/docs/oauth2-redirect": "Swagger UI's login redirect",
     "/static/swagger-ui/{path}": "Swagger UI's own assets",
+    f"{API_PREFIX}/calendar/{{token}}.ics": "the calendar feed, for apps that send no header: the address is the key",
 }
 # Served outside /api/v1 on purpose: probes, metrics and docs, at the paths tools expect.
 SERVICE_ROUTES = {
@@ -60,6 +62,10 @@ OWNED_RESOURCES: dict[str, str | None] = {
     f"{API_PREFIX}/me/sessions/{{session_id}}": "session",
     f"{API_PREFIX}/challenges/{{challenge_id}}": "challenge",
     f"{API_PREFIX}/attempts/{{attempt_id}}": "attempt",
+    f"{API_PREFIX}/me/pauses/{{pause_id}}": "pause",
+    f"{API_PREFIX}/plans/{{plan_id}}": "plan",
+    # The feed's token is a secret, not an id: another user's is as unknown as a made-up one (404).
+    f"{API_PREFIX}/calendar/{{token}}.ics": None,
     # Admins curate the catalog; a user's custom challenge stays private even from them.
     f"{API_PREFIX}/admin/challenges/{{challenge_id}}": "challenge",
     # Categories are shared catalog data that no user owns; only admins may change them (API5).
@@ -68,6 +74,7 @@ OWNED_RESOURCES: dict[str, str | None] = {
 PATCH_BODIES = {
     "challenge": {"title": "Taken over by someone else"},
     "attempt": {"notes": "Taken over by someone else", "distress_peak": 1},
+    "plan": {"expected_outcome": "Taken over by someone else", "status": "cancelled"},
 }
 
 # A valid JSON body for every operation that takes one, by operation id.
@@ -99,6 +106,10 @@ VALID_BODIES: dict[str, Any] = {
     "admin-update_category": {"name": "Everyday asks"},
     "attempts-create_attempt": {"challenge_id": str(uuid.uuid4()), "outcome": "avoided", "distress_before": 40},
     "attempts-update_attempt": {"notes": "Went fine."},
+    "progress-replace_ladder": {"steps": [{"challenge_id": str(uuid.uuid4()), "anticipated_distress": 30}]},
+    "progress-create_pause": {"start_date": "2026-12-24", "end_date": "2026-12-27", "reason": "Flu"},
+    "plans-create_plan": {"challenge_id": str(uuid.uuid4()), "expected_rejection": 60},
+    "plans-update_plan": {"status": "cancelled"},
 }
 # Fields a client must never set; each is sent to every operation whose body does not declare it.
 PRIVILEGED_FIELDS = ("user_id", "owner_id", "is_admin", "is_custom", "created_at", "updated_at", "version", "digest")
@@ -226,7 +237,29 @@ async def test_api1_another_users_resource_is_404_on_every_verb_and_stays_unchan
         claims = jwt.decode(signed_in.json()["access_token"], options={"verify_signature": False})
         return claims["sid"], lambda: api.get(f"{API_PREFIX}/me/sessions", headers=alice.headers)
 
-    makers = {"token": token, "challenge": challenge, "attempt": attempt, "session": session}
+    async def plan() -> tuple[str, Callable[[], Awaitable[Any]]]:
+        made = await api.post(
+            f"{API_PREFIX}/plans",
+            json={"challenge_id": str(catalog.id), "expected_rejection": 60},
+            headers=alice.headers,
+        )
+        return made.json()["id"], lambda: api.get(f"{API_PREFIX}/plans/{made.json()['id']}", headers=alice.headers)
+
+    async def pause() -> tuple[str, Callable[[], Awaitable[Any]]]:
+        today = utcnow().date().isoformat()
+        made = await api.post(
+            f"{API_PREFIX}/me/pauses", json={"start_date": today, "end_date": today}, headers=alice.headers
+        )
+        return made.json()["id"], lambda: api.get(f"{API_PREFIX}/me/pauses", headers=alice.headers)
+
+    makers = {
+        "token": token,
+        "challenge": challenge,
+        "attempt": attempt,
+        "session": session,
+        "plan": plan,
+        "pause": pause,
+    }
     with_ids = {(method, path) for method, path in _routes(app) if "{" in path}
     assert {path for _, path in with_ids} == set(OWNED_RESOURCES), "name the resource of every path with an id"
     checked = 0

@@ -81,6 +81,16 @@ BEYOND_THE_SCHEMA = {
     "attempts-create_attempt": ["422"],
     # The same time window, and the peak rule against the stored outcome.
     "attempts-update_attempt": ["422"],
+    # The challenge must be loggable by the caller, and `planned_for` lie between 2000 and a year ahead.
+    "plans-create_plan": ["422"],
+    "plans-update_plan": ["422"],
+    # The cursor.
+    "plans-list_plans": ["422"],
+    "progress-list_pauses": ["422"],
+    # Each step a challenge the caller can log, once.
+    "progress-replace_ladder": ["422"],
+    # Within a year of today, not overlapping another pause; `end_date` not before `start_date`, at most 14 days.
+    "progress-create_pause": ["422"],
     # The category must exist.
     "challenges-create_challenge": ["422"],
     "challenges-update_challenge": ["422"],

@@ -1,0 +1,150 @@
+"""Return of fear: when a challenge counts as mastered, when it is due again, and what a re-test is.
+
+The rule is written here once, as SQL over one user's exposures (attempts not avoided) of each challenge in
+the order they happened (`occurred_at`, then `id`), and both `GET /me/next-challenges` and the trend's
+`return_of_fear` read it:
+
+- a challenge is **mastered** while its last two exposures peaked at `MASTERED_PEAK` (40) or less;
+- an exposure is a **re-test** when the challenge was mastered before it (the two exposures before it peaked
+  at 40 or less) and it came at least `RETEST_DAYS[0]` (7) local days after the exposure before it;
+- a mastered challenge is **due** for its k-th re-test (k = 1, 2, …) once `RETEST_DAYS[k − 1]` local days
+  (7, then 21, then 60, and 60 from then on) have passed since its last exposure, k counting the re-tests
+  since its last exposure that peaked above 40. A re-test that peaks above 40 ends the mastery: the
+  challenge goes back to ordinary practice until two exposures in a row peak at 40 or less again.
+
+Days are the local days the attempts were logged in (`local_date`, the trend's session days), so a re-test
+falls due on a calendar day, not at an hour. Avoided attempts neither master a challenge nor start or reset
+its clock: only exposures do.
+"""
+
+import functools
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import BindParameter, ColumnElement, Float, Select, bindparam, case, cast, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.attempts.models import Attempt
+from app.core.db import day_number
+from app.progress import stats
+
+MASTERED_PEAK = 40
+RETEST_DAYS = (7, 21, 60)
+
+UserId = uuid.UUID | BindParameter[uuid.UUID]
+
+
+def _exposures(
+    user_id: UserId, until: Any = None, challenge_ids: ColumnElement[bool] | None = None, *, numbered: bool = False
+) -> Select[*tuple[Any, ...]]:
+    """Each exposure with the two before it at the same challenge (their peaks, the last one's day), and with
+    `numbered` its place in the challenge's exposures (from 1)."""
+    # Through ix_attempts_user_id_challenge_id_occurred_at: a challenge's attempts come in time order.
+    partition, order = Attempt.challenge_id, (Attempt.occurred_at, Attempt.id)
+    number = [func.row_number().over(partition_by=partition, order_by=order).label("number")] if numbered else []
+    query = select(
+        Attempt.challenge_id,
+        Attempt.occurred_at,
+        Attempt.local_date,
+        Attempt.distress_peak.label("peak"),
+        *number,
+        func.lag(Attempt.distress_peak, 1).over(partition_by=partition, order_by=order).label("previous_peak"),
+        func.lag(Attempt.distress_peak, 2).over(partition_by=partition, order_by=order).label("earlier_peak"),
+        func.lag(Attempt.local_date, 1).over(partition_by=partition, order_by=order).label("previous_date"),
+    ).where(Attempt.user_id == user_id, Attempt.outcome != "avoided")
+    if challenge_ids is not None:
+        query = query.where(challenge_ids)
+    if until is not None:
+        # Only earlier exposures precede an exposure: the window's end can cut the history before the lags.
+        query = query.where(Attempt.occurred_at < until)
+    return query
+
+
+def _is_retest(exposures: Any) -> ColumnElement[bool]:
+    """The one definition of a re-test, over `_exposures`' columns."""
+    # The days are counted last, for the few exposures that pass the peaks.
+    retest: ColumnElement[bool] = (
+        (exposures.c.previous_peak <= MASTERED_PEAK)
+        & (exposures.c.earlier_peak <= MASTERED_PEAK)
+        & (day_number(exposures.c.local_date) - day_number(exposures.c.previous_date) >= RETEST_DAYS[0])
+    )
+    return retest
+
+
+def return_of_fear_query(user_id: UserId, since: Any = None, until: Any = None) -> Select[int, float | None]:
+    """One row: how many of the exposures in the window were re-tests, and the mean of (the re-test's peak − the
+    mean peak of the two exposures before it). Those two may lie before `since`: a re-test in the window is one
+    whatever the window holds of the time before it."""
+    exposures = _exposures(user_id, until).subquery()
+    retest = _is_retest(exposures)
+    if since is not None:
+        retest = retest & (exposures.c.occurred_at >= since)
+    before = cast(exposures.c.previous_peak + exposures.c.earlier_peak, Float) / 2
+    change = case((retest, exposures.c.peak - before))
+    return select(func.count(change), func.avg(change))
+
+
+@functools.cache
+def _return_of_fear_statement(windowed_since: bool, windowed_until: bool) -> Select[int, float | None]:
+    return return_of_fear_query(
+        bindparam("user_id"),
+        bindparam("since") if windowed_since else None,
+        bindparam("until") if windowed_until else None,
+    )
+
+
+async def return_of_fear(
+    session: AsyncSession, user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
+) -> stats.ReturnOfFear:
+    statement = _return_of_fear_statement(since is not None, until is not None)
+    parameters = {"user_id": user_id, "since": since, "until": until}
+    connection = await session.connection()
+    row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
+    retests, mean_change = row
+    return stats.ReturnOfFear(
+        retests=retests, mean_change=None if mean_change is None else round(float(mean_change), 2)
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Mastered:
+    """A challenge mastered now: its last exposure's local day, and its re-tests since it last peaked above 40."""
+
+    last_day: date
+    retests: int
+
+    def due_on(self) -> date:
+        """The local day its next re-test falls due."""
+        days = RETEST_DAYS[min(self.retests, len(RETEST_DAYS) - 1)]
+        return date.fromordinal(self.last_day.toordinal() + days)
+
+
+async def mastered(
+    session: AsyncSession, user_id: uuid.UUID, challenge_ids: list[uuid.UUID] | None = None
+) -> dict[uuid.UUID, Mastered]:
+    """The challenges the user has mastered now (of `challenge_ids`, when given), by id."""
+    only = None if challenge_ids is None else Attempt.challenge_id.in_(challenge_ids)
+    exposures = _exposures(user_id, challenge_ids=only, numbered=True).subquery()
+    hot = case((exposures.c.peak > MASTERED_PEAK, exposures.c.number))
+    marked = select(
+        exposures.c.challenge_id,
+        exposures.c.number,
+        day_number(exposures.c.local_date).label("day"),
+        _is_retest(exposures).label("retest"),
+        # The number of the challenge's last exposure that peaked above 40 (0 when none did).
+        func.coalesce(func.max(hot).over(partition_by=exposures.c.challenge_id), 0).label("last_hot"),
+    ).subquery()
+    calm = marked.c.number > marked.c.last_hot
+    rows = await session.execute(
+        select(
+            marked.c.challenge_id,
+            func.max(marked.c.day),
+            func.sum(case((calm & marked.c.retest, 1), else_=0)),
+        )
+        .group_by(marked.c.challenge_id)
+        # Mastered: the last two exposures came after the last one above 40.
+        .having(func.sum(case((calm, 1), else_=0)) >= 2)
+    )
+    return {challenge_id: Mastered(date.fromordinal(day), int(retests)) for challenge_id, day, retests in rows}
