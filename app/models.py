@@ -5,7 +5,7 @@ from app.attempts.models import Attempt, IdempotencyRecord
 from app.catalog.models import Category, Challenge
 from app.core.models import Base
 from app.plans.models import CalendarFeed, Plan
-from app.progress.models import LadderStep, Pause, SessionStats
+from app.progress.models import ChallengeProgress, ChallengeProgressDeferred, LadderStep, Pause, SessionStats
 
 __all__ = [
     "ApiToken",
@@ -15,6 +15,8 @@ __all__ = [
     "CalendarFeed",
     "Category",
     "Challenge",
+    "ChallengeProgress",
+    "ChallengeProgressDeferred",
     "IdempotencyRecord",
     "LadderStep",
     "PasswordResetCode",

@@ -48,6 +48,7 @@ from app.exports.schemas import (
 )
 from app.exports.service import CSV_COLUMNS, FORMULA_STARTS, LIST_SEPARATOR
 from app.plans.models import Plan
+from app.progress import retest
 from app.progress.models import LadderStep, Pause
 from app.progress.practice import lock_user
 from app.progress.practice_schemas import MAX_PAUSES
@@ -797,7 +798,8 @@ async def import_history(session: AsyncSession, user: User, parsed: ParsedFile) 
     plan_counts = await _write_plans(
         session, plans=parsed.plans, user=user, challenges=plan_challenges, stored=stored_plans, now=now
     )
-    counts = await _write_attempts(session, plan, rows, stored, now)
+    async with retest.deferred(session, user.id):
+        counts = await _write_attempts(session, plan, rows, stored, now)
     ladder_replaced = parsed.ladder is not None and await _write_ladder(
         session, user, [s for _, s in parsed.ladder], ladder_ids
     )

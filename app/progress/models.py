@@ -43,6 +43,39 @@ class SessionStats(Base):
     surprise_sum: Mapped[int] = mapped_column(Integer, server_default="0")
 
 
+class ChallengeProgress(Base):
+    """One user's re-tests and mastery of one challenge they have been exposed to, kept by triggers on `attempts`
+    (migration c3d1e5f7a9b2) from the rule in app/progress/retest.py, so that reading them never scans the
+    history: the trend's `return_of_fear` and `GET /me/next-challenges` read these rows."""
+
+    __tablename__ = "challenge_progress"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    challenge_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("challenges.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    last_exposure_date: Mapped[date] = mapped_column(Date)
+    # Exposures since the last one that peaked above 40 (mastered at 2), and the re-tests among them.
+    calm_exposures: Mapped[int] = mapped_column(Integer)
+    calm_retests: Mapped[int] = mapped_column(Integer)
+    retests: Mapped[int] = mapped_column(Integer)
+    # Sum over the re-tests of 2 × (peak − mean peak of the two exposures before): whole numbers.
+    change2_sum: Mapped[int] = mapped_column(Integer)
+    # The latest two exposures: a new latest one is added from these alone, without reading the history.
+    last_peak: Mapped[int] = mapped_column(SmallInteger)
+    previous_peak: Mapped[int | None] = mapped_column(SmallInteger)
+    last_occurred_at: Mapped[datetime]
+    last_id: Mapped[uuid.UUID]
+
+
+class ChallengeProgressDeferred(Base):
+    """Users whose `challenge_progress` a bulk write (the import) rebuilds once, at its end, in its transaction."""
+
+    __tablename__ = "challenge_progress_deferred"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+
+
 class LadderStep(Base):
     """One step of a user's own fear ladder, in the order they will climb it."""
 

@@ -15,20 +15,43 @@ the order they happened (`occurred_at`, then `id`), and both `GET /me/next-chall
 Days are the local days the attempts were logged in (`local_date`, the trend's session days), so a re-test
 falls due on a calendar day, not at an hour. Avoided attempts neither master a challenge nor start or reset
 its clock: only exposures do.
+
+Scanning the history for re-tests on every read cost ten times the rest of the trend at 100,000 attempts, so
+triggers keep the outcome per challenge in `challenge_progress` (`progress_query` is the same rule as SQL the
+tests compare the triggers with): the whole-history trend and the suggestions read those rows, and only a
+trend with a `since`/`until` window scans (`return_of_fear_query`).
 """
 
+import contextlib
 import functools
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import BindParameter, ColumnElement, Float, Select, bindparam, case, cast, func, select
+from sqlalchemy import (
+    BindParameter,
+    ColumnElement,
+    Float,
+    Select,
+    String,
+    Uuid,
+    bindparam,
+    case,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    select,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.attempts.models import Attempt
 from app.core.db import day_number
 from app.progress import stats
+from app.progress.models import ChallengeProgress, ChallengeProgressDeferred
 
 MASTERED_PEAK = 40
 RETEST_DAYS = (7, 21, 60)
@@ -36,9 +59,7 @@ RETEST_DAYS = (7, 21, 60)
 UserId = uuid.UUID | BindParameter[uuid.UUID]
 
 
-def _exposures(
-    user_id: UserId, until: Any = None, challenge_ids: ColumnElement[bool] | None = None, *, numbered: bool = False
-) -> Select[*tuple[Any, ...]]:
+def _exposures(user_id: UserId, until: Any = None, *, numbered: bool = False) -> Select[*tuple[Any, ...]]:
     """Each exposure with the two before it at the same challenge (their peaks, the last one's day), and with
     `numbered` its place in the challenge's exposures (from 1)."""
     # Through ix_attempts_user_id_challenge_id_occurred_at: a challenge's attempts come in time order.
@@ -47,6 +68,7 @@ def _exposures(
     query = select(
         Attempt.challenge_id,
         Attempt.occurred_at,
+        Attempt.id,
         Attempt.local_date,
         Attempt.distress_peak.label("peak"),
         *number,
@@ -54,8 +76,6 @@ def _exposures(
         func.lag(Attempt.distress_peak, 2).over(partition_by=partition, order_by=order).label("earlier_peak"),
         func.lag(Attempt.local_date, 1).over(partition_by=partition, order_by=order).label("previous_date"),
     ).where(Attempt.user_id == user_id, Attempt.outcome != "avoided")
-    if challenge_ids is not None:
-        query = query.where(challenge_ids)
     if until is not None:
         # Only earlier exposures precede an exposure: the window's end can cut the history before the lags.
         query = query.where(Attempt.occurred_at < until)
@@ -95,17 +115,81 @@ def _return_of_fear_statement(windowed_since: bool, windowed_until: bool) -> Sel
     )
 
 
+def progress_query(user_id: UserId) -> Select[*tuple[Any, ...]]:
+    """Per challenge the user has been exposed to, `ChallengeProgress`' columns computed from the attempts: the
+    rule the triggers of migration c3d1e5f7a9b2 apply (tests/progress/test_challenge_progress.py checks they
+    agree), and the rebuild after a bulk write."""
+    exposures = _exposures(user_id, numbered=True).subquery()
+    hot = case((exposures.c.peak > MASTERED_PEAK, exposures.c.number))
+    retest = _is_retest(exposures)
+    change2 = 2 * exposures.c.peak - exposures.c.previous_peak - exposures.c.earlier_peak
+    marked = select(
+        exposures.c.challenge_id,
+        exposures.c.number,
+        exposures.c.local_date,
+        exposures.c.peak,
+        exposures.c.occurred_at,
+        exposures.c.id,
+        case((retest, 1), else_=0).label("retest"),
+        case((retest, change2), else_=0).label("change2"),
+        # The number of the challenge's last exposure that peaked above 40 (0 when none did).
+        func.coalesce(func.max(hot).over(partition_by=exposures.c.challenge_id), 0).label("last_hot"),
+        func.count().over(partition_by=exposures.c.challenge_id).label("total"),
+    ).subquery()
+    calm = marked.c.number > marked.c.last_hot
+    last = marked.c.number == marked.c.total
+    return select(
+        marked.c.challenge_id,
+        func.max(marked.c.local_date).label("last_exposure_date"),
+        func.sum(case((calm, 1), else_=0)).label("calm_exposures"),
+        func.sum(case((calm & (marked.c.retest == 1), 1), else_=0)).label("calm_retests"),
+        func.sum(marked.c.retest).label("retests"),
+        func.sum(marked.c.change2).label("change2_sum"),
+        func.max(case((last, marked.c.peak))).label("last_peak"),
+        func.max(case((marked.c.number == marked.c.total - 1, marked.c.peak))).label("previous_peak"),
+        func.max(marked.c.occurred_at).label("last_occurred_at"),
+        # PostgreSQL has no MAX of a uuid: the one latest id goes through text.
+        cast(func.max(cast(case((last, marked.c.id)), String)), Uuid).label("last_id"),
+    ).group_by(marked.c.challenge_id)
+
+
+@contextlib.asynccontextmanager
+async def deferred(session: AsyncSession, user_id: uuid.UUID) -> AsyncIterator[None]:
+    """Write many attempts of the user inside: the triggers leave their `challenge_progress` alone meanwhile,
+    and it is rebuilt once at the end, in the same transaction (rebuilding per attempt would cost the square)."""
+    await session.execute(insert(ChallengeProgressDeferred).values(user_id=user_id))
+    yield
+    await session.execute(delete(ChallengeProgressDeferred).where(ChallengeProgressDeferred.user_id == user_id))
+    await session.execute(delete(ChallengeProgress).where(ChallengeProgress.user_id == user_id))
+    computed = progress_query(user_id).subquery()
+    await session.execute(
+        insert(ChallengeProgress).from_select(
+            ["user_id", *computed.c.keys()], select(literal(user_id, ChallengeProgress.user_id.type), *computed.c)
+        )
+    )
+
+
 async def return_of_fear(
     session: AsyncSession, user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
 ) -> stats.ReturnOfFear:
-    statement = _return_of_fear_statement(since is not None, until is not None)
-    parameters = {"user_id": user_id, "since": since, "until": until}
     connection = await session.connection()
-    row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
-    retests, mean_change = row
+    if since is None and until is None:
+        # The whole history: the totals the triggers keep, one row per challenge.
+        retests, change2 = (await connection.execute(_STORED_RETURN_OF_FEAR, {"user_id": user_id})).one()
+        mean_change = None if not retests else change2 / 2 / retests
+    else:
+        statement = _return_of_fear_statement(since is not None, until is not None)
+        parameters = {"user_id": user_id, "since": since, "until": until}
+        row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
+        retests, mean_change = row
     return stats.ReturnOfFear(
         retests=retests, mean_change=None if mean_change is None else round(float(mean_change), 2)
     )
+
+
+_STORED_RETURN_OF_FEAR = select(
+    func.coalesce(func.sum(ChallengeProgress.retests), 0), func.coalesce(func.sum(ChallengeProgress.change2_sum), 0)
+).where(ChallengeProgress.user_id == bindparam("user_id"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,27 +208,12 @@ class Mastered:
 async def mastered(
     session: AsyncSession, user_id: uuid.UUID, challenge_ids: list[uuid.UUID] | None = None
 ) -> dict[uuid.UUID, Mastered]:
-    """The challenges the user has mastered now (of `challenge_ids`, when given), by id."""
-    only = None if challenge_ids is None else Attempt.challenge_id.in_(challenge_ids)
-    exposures = _exposures(user_id, challenge_ids=only, numbered=True).subquery()
-    hot = case((exposures.c.peak > MASTERED_PEAK, exposures.c.number))
-    marked = select(
-        exposures.c.challenge_id,
-        exposures.c.number,
-        day_number(exposures.c.local_date).label("day"),
-        _is_retest(exposures).label("retest"),
-        # The number of the challenge's last exposure that peaked above 40 (0 when none did).
-        func.coalesce(func.max(hot).over(partition_by=exposures.c.challenge_id), 0).label("last_hot"),
-    ).subquery()
-    calm = marked.c.number > marked.c.last_hot
-    rows = await session.execute(
-        select(
-            marked.c.challenge_id,
-            func.max(marked.c.day),
-            func.sum(case((calm & marked.c.retest, 1), else_=0)),
-        )
-        .group_by(marked.c.challenge_id)
-        # Mastered: the last two exposures came after the last one above 40.
-        .having(func.sum(case((calm, 1), else_=0)) >= 2)
-    )
-    return {challenge_id: Mastered(date.fromordinal(day), int(retests)) for challenge_id, day, retests in rows}
+    """The challenges the user has mastered now (of `challenge_ids`, when given), by id: their last two exposures
+    came after the last one above 40."""
+    query = select(
+        ChallengeProgress.challenge_id, ChallengeProgress.last_exposure_date, ChallengeProgress.calm_retests
+    ).where(ChallengeProgress.user_id == user_id, ChallengeProgress.calm_exposures >= 2)
+    if challenge_ids is not None:
+        query = query.where(ChallengeProgress.challenge_id.in_(challenge_ids))
+    rows = await session.execute(query)
+    return {challenge_id: Mastered(day, retests) for challenge_id, day, retests in rows}

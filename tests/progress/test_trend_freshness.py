@@ -178,14 +178,18 @@ async def test_an_unchanged_trend_answers_304_to_its_etag(
     assert changed.headers["etag"] != etag
 
 
-async def test_the_session_totals_triggers_exist(session: AsyncSession) -> None:
+async def test_the_session_totals_and_challenge_progress_triggers_exist(session: AsyncSession) -> None:
     # A SQLite batch migration that rebuilds `attempts` would drop them silently.
     if session.get_bind().dialect.name == "postgresql":
         query = "SELECT tgname FROM pg_trigger WHERE tgrelid = 'attempts'::regclass AND NOT tgisinternal"
     else:
         query = "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'attempts'"
     names = set((await session.scalars(text(query))).all())
-    assert names == {f"session_stats_after_{event}" for event in ("insert", "update", "delete")}
+    assert names == {
+        f"{table}_after_{event}"
+        for table in ("session_stats", "challenge_progress")
+        for event in ("insert", "update", "delete")
+    }
 
 
 async def test_304_and_the_etag_are_documented(client: httpx.AsyncClient) -> None:
