@@ -25,7 +25,8 @@ from sqlalchemy.dialects import postgresql
 
 from app.attempts.models import Attempt
 from app.core.security import api_token_digest, new_api_token
-from app.progress.models import SessionStats
+from app.progress.models import ChallengeProgress, SessionStats
+from app.progress.retest import progress_query
 from app.progress.service import CELL_SUMS
 
 OUTCOMES = ("rejected", "accepted", "partial", "avoided")
@@ -194,6 +195,16 @@ def rebuild_session_stats_sql() -> str:
     return str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
 
 
+@cache
+def rebuild_challenge_progress_sql() -> str:
+    """`INSERT INTO challenge_progress … SELECT` of the user in `$1`, from the rule in app/progress/retest.py."""
+    computed = progress_query(literal_column("$1", Uuid())).subquery()
+    statement = insert(ChallengeProgress).from_select(
+        ["user_id", *computed.c.keys()], select(literal_column("$1", Uuid()), *computed.c)
+    )
+    return str(statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True}))
+
+
 async def add_attempts(
     conn: asyncpg.Connection,
     user_ids: Sequence[uuid.UUID],
@@ -208,7 +219,7 @@ async def add_attempts(
 
     `session_stats`' row trigger would upsert once per copied row: the COPY runs with
     triggers off (the rows are consistent by construction) and the users' session totals
-    are rebuilt from their attempts once at the end, in the same transaction. `timezone`
+    and challenge progress are rebuilt from their attempts once at the end, in the same transaction. `timezone`
     must be the users' (their sessions are local days).
     """
     rng = random.Random(seed)
@@ -227,4 +238,7 @@ async def add_attempts(
             total += len(chunk)
         await conn.execute("DELETE FROM session_stats WHERE user_id = ANY($1::uuid[])", list(user_ids))
         await conn.execute(rebuild_session_stats_sql(), list(user_ids))
+        await conn.execute("DELETE FROM challenge_progress WHERE user_id = ANY($1::uuid[])", list(user_ids))
+        for user_id in user_ids:
+            await conn.execute(rebuild_challenge_progress_sql(), user_id)
     return total
