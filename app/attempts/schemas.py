@@ -1,4 +1,5 @@
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
@@ -29,22 +30,29 @@ def peak_missing(outcome: str, distress_peak: int | None) -> bool:
     return outcome != "avoided" and distress_peak is None
 
 
-def _plausible_time(value: datetime) -> datetime:
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range") from None
-    if value < EARLIEST_OCCURRED_AT:
-        raise ValueError("must not lie before 2000-01-01")
-    if value > utcnow() + FUTURE_TOLERANCE:
-        raise ValueError("must not lie more than 5 minutes in the future")
-    return value
+def plausible_time(ahead: timedelta, too_late: str) -> Callable[[datetime], datetime]:
+    """A check of an instant in UTC: from 2000-01-01 to `ahead` from now; later ones are refused with `too_late`."""
+
+    def check(value: datetime) -> datetime:
+        try:
+            value = value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
+        if value < EARLIEST_OCCURRED_AT:
+            raise ValueError("must not lie before 2000-01-01")
+        if value > utcnow() + ahead:
+            raise ValueError(too_late)
+        return value
+
+    return check
 
 
 # Constraints live in the types; descriptions on the fields, where OpenAPI shows them
 # even for an optional (nullable) field.
 Score = Annotated[int, Field(strict=True, ge=0, le=100), IntegralNumber]  # strict: 50.5, true and "50" are refused
-OccurredAt = Annotated[Timestamp, AfterValidator(_plausible_time)]
+OccurredAt = Annotated[
+    Timestamp, AfterValidator(plausible_time(FUTURE_TOLERANCE, "must not lie more than 5 minutes in the future"))
+]
 Notes = Annotated[str, StringConstraints(max_length=4000), MultiLine]
 Reflection = Annotated[str, StringConstraints(max_length=2000), MultiLine]
 MAX_SAFETY_BEHAVIOURS = 10

@@ -367,8 +367,9 @@ def _attempts_table() -> Table:
     return cast(Table, Attempt.__table__)
 
 
-async def _stored_attempts(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
-    table = _attempts_table()
+async def _stored_rows(session: AsyncSession, model: Any, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Any]:
+    """The rows of `model`'s table stored under these ids, whoever's they are, by id."""
+    table = cast(Table, model.__table__)
     stored: dict[uuid.UUID, Any] = {}
     for chunk in _chunks(ids):
         stored.update((row.id, row) for row in await session.execute(select(table).where(table.c.id.in_(chunk))))
@@ -412,7 +413,7 @@ async def _plan_attempts(
         _identified(plan.user, where, a, challenge_of(a), a.plan_id if a.plan_id in own_plans else None)
         for where, a in attempts
     ]
-    stored = await _stored_attempts(session, list({row.id for row in rows}))
+    stored = await _stored_rows(session, Attempt, list({row.id for row in rows}))
     first: dict[uuid.UUID, Where] = {}
     for row in rows:
         if row.id in first:
@@ -438,11 +439,7 @@ async def _plan_plans(
 ) -> tuple[dict[uuid.UUID, uuid.UUID], dict[uuid.UUID, Any], set[uuid.UUID]]:
     """Check the file's plans: the challenge each is for (by id, as the file stores it), those stored under
     the same ids, and every plan of the caller's the attempts may name."""
-    ids = [p.id for _, p in plans]
-    stored: dict[uuid.UUID, Any] = {}
-    table = cast(Table, Plan.__table__)
-    for chunk in _chunks(ids):
-        stored.update((row.id, row) for row in await session.execute(select(table).where(table.c.id.in_(chunk))))
+    stored = await _stored_rows(session, Plan, [p.id for _, p in plans])
     challenges: dict[uuid.UUID, uuid.UUID] = {}
     seen: set[uuid.UUID] = set()
     for where, item in plans:
@@ -518,11 +515,8 @@ async def _plan_pauses(
     session: AsyncSession, plan: _Plan, pauses: list[tuple[Where, ImportedPause]]
 ) -> dict[uuid.UUID, Any]:
     """Pauses keep their ids; with the caller's other pauses they must not overlap (as `POST /me/pauses`)."""
-    table = cast(Table, Pause.__table__)
     ids = [p.id for _, p in pauses]
-    stored: dict[uuid.UUID, Any] = {}
-    for chunk in _chunks(ids):
-        stored.update((row.id, row) for row in await session.execute(select(table).where(table.c.id.in_(chunk))))
+    stored = await _stored_rows(session, Pause, ids)
     # The caller's pauses that the file leaves alone; those it replaces count as the file gives them.
     kept = await session.execute(
         select(Pause.start_date, Pause.end_date).where(Pause.user_id == plan.user.id, Pause.id.not_in(ids))
@@ -688,7 +682,6 @@ async def _write_plans(
     stored: dict[uuid.UUID, Any],
     now: datetime,
 ) -> _Counts:
-    table = cast(Table, Plan.__table__)
     counts = _Counts()
     for _, item in plans:
         values: dict[str, Any] = {name: getattr(item, name) for name in _PLAN_FIELDS}
@@ -696,21 +689,39 @@ async def _write_plans(
         for name in ("created_at", "updated_at"):
             if getattr(item, name) is not None:
                 values[name] = getattr(item, name)
+        if item.id not in stored:
+            values.setdefault("updated_at", values.setdefault("created_at", now))
         before = stored.get(item.id)
-        if before is None:
-            created = values.setdefault("created_at", now)
-            values.setdefault("updated_at", created)
-            await session.execute(insert(table).values(id=item.id, user_id=user.id, **values))
-            counts.created += 1
-            continue
-        changed = {name: value for name, value in values.items() if getattr(before, name) != value}
-        if not changed:
-            counts.unchanged += 1
-            continue
-        changed.setdefault("updated_at", now)
-        await session.execute(update(table).where(table.c.id == item.id).values(**changed))
-        counts.updated += 1
+        await _upsert(session, Plan, user=user, row_id=item.id, values=values, before=before, counts=counts, touch=now)
     return counts
+
+
+async def _upsert(
+    session: AsyncSession,
+    model: Any,
+    *,
+    user: User,
+    row_id: uuid.UUID,
+    values: dict[str, Any],
+    before: Any,
+    counts: _Counts,
+    touch: datetime | None = None,
+) -> None:
+    """Store the user's row with this id as `values` give it: new, changed (`updated_at` set to `touch` unless
+    the values say), or left alone when nothing differs; counted in `counts`."""
+    table = cast(Table, model.__table__)
+    if before is None:
+        await session.execute(insert(table).values(id=row_id, user_id=user.id, **values))
+        counts.created += 1
+        return
+    changed = {name: value for name, value in values.items() if getattr(before, name) != value}
+    if not changed:
+        counts.unchanged += 1
+        return
+    if touch is not None:
+        changed.setdefault("updated_at", touch)
+    await session.execute(update(table).where(table.c.id == row_id).values(**changed))
+    counts.updated += 1
 
 
 async def _write_ladder(
@@ -749,7 +760,6 @@ async def _write_pauses(
     stored: dict[uuid.UUID, Any],
     now: datetime,
 ) -> _Counts:
-    table = cast(Table, Pause.__table__)
     counts = _Counts()
     if pauses:
         # As `POST /me/pauses` does: the overlap checks above hold until the transaction ends.
@@ -758,18 +768,10 @@ async def _write_pauses(
         values: dict[str, Any] = {"start_date": pause.start_date, "end_date": pause.end_date, "reason": pause.reason}
         if pause.created_at is not None:
             values["created_at"] = pause.created_at
+        elif pause.id not in stored:
+            values["created_at"] = now
         before = stored.get(pause.id)
-        if before is None:
-            values.setdefault("created_at", now)
-            await session.execute(insert(table).values(id=pause.id, user_id=user.id, **values))
-            counts.created += 1
-            continue
-        changed = {name: value for name, value in values.items() if getattr(before, name) != value}
-        if not changed:
-            counts.unchanged += 1
-            continue
-        await session.execute(update(table).where(table.c.id == pause.id).values(**changed))
-        counts.updated += 1
+        await _upsert(session, Pause, user=user, row_id=pause.id, values=values, before=before, counts=counts)
     return counts
 
 

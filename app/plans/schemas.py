@@ -1,12 +1,11 @@
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 from typing_extensions import TypeAliasType
 
-from app.attempts.schemas import EARLIEST_OCCURRED_AT, EXPECTED_REJECTION, Score
-from app.core.models import utcnow
+from app.attempts.schemas import EXPECTED_REJECTION, Score, plausible_time
 from app.core.schemas import InputModel, MultiLine, OutputModel, PatchModel, Timestamp
 
 # Named once in the document, like `Outcome`: the values of app/plans/models.py's PlanStatus.
@@ -18,19 +17,9 @@ PlanStatusChange = TypeAliasType("PlanStatusChange", Literal["open", "cancelled"
 PLANNING_HORIZON = timedelta(days=366)
 
 
-def _plausible_plan_time(value: datetime) -> datetime:
-    try:
-        value = value.astimezone(UTC)
-    except OverflowError:
-        raise ValueError("is out of range") from None
-    if value < EARLIEST_OCCURRED_AT:
-        raise ValueError("must not lie before 2000-01-01")
-    if value > utcnow() + PLANNING_HORIZON:
-        raise ValueError("must not lie more than a year ahead")
-    return value
-
-
-PlannedFor = Annotated[Timestamp, AfterValidator(_plausible_plan_time)]
+PlannedFor = Annotated[
+    Timestamp, AfterValidator(plausible_time(PLANNING_HORIZON, "must not lie more than a year ahead"))
+]
 ExpectedOutcome = Annotated[str, StringConstraints(max_length=1000), MultiLine]
 
 CHALLENGE_ID = (
