@@ -3,13 +3,13 @@
 import uuid
 from datetime import date, timedelta
 
-from sqlalchemy import delete, func, insert, literal, select, tuple_
+from sqlalchemy import BindParameter, Select, delete, func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
 from app.catalog.models import Challenge
 from app.catalog.rules import loggable_by
-from app.core.db import local_date_in
+from app.core.db import day_number, local_date_in
 from app.core.errors import InvalidInput, NotFound
 from app.core.models import utcnow
 from app.core.schemas import decode_cursor, encode_cursor, invalid_cursor
@@ -172,7 +172,8 @@ async def delete_pause(session: AsyncSession, user: User, pause_id: uuid.UUID) -
         raise NotFound(PAUSE_NOT_FOUND)
 
 
-async def paused_days(session: AsyncSession, user_id: uuid.UUID) -> frozenset[int]:
-    """Every paused local day of the user, as ordinals (a few hundred at most)."""
-    rows = await session.execute(select(Pause.start_date, Pause.end_date).where(Pause.user_id == user_id))
-    return frozenset(day for start, end in rows for day in range(start.toordinal(), end.toordinal() + 1))
+def pauses_query(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[int, int]:
+    """The user's pauses as (first day, last day) ordinals, for the trend's streak (a few hundred at most)."""
+    return select(day_number(Pause.start_date).label("first_day"), day_number(Pause.end_date).label("last_day")).where(
+        Pause.user_id == user_id
+    )

@@ -23,21 +23,19 @@ trend with a `since`/`until` window scans (`return_of_fear_query`).
 """
 
 import contextlib
-import functools
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Float,
     Select,
     String,
+    Subquery,
     Uuid,
-    bindparam,
     case,
     cast,
     delete,
@@ -50,7 +48,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.attempts.models import Attempt
 from app.core.db import day_number
-from app.progress import stats
 from app.progress.models import ChallengeProgress, ChallengeProgressDeferred
 
 MASTERED_PEAK = 40
@@ -93,26 +90,28 @@ def _is_retest(exposures: Any) -> ColumnElement[bool]:
     return retest
 
 
-def return_of_fear_query(user_id: UserId, since: Any = None, until: Any = None) -> Select[int, float | None]:
-    """One row: how many of the exposures in the window were re-tests, and the mean of (the re-test's peak − the
-    mean peak of the two exposures before it). Those two may lie before `since`: a re-test in the window is one
-    whatever the window holds of the time before it."""
+def return_of_fear_query(user_id: UserId, since: Any = None, until: Any = None) -> Select[int, int]:
+    """One row: how many of the exposures in the window were re-tests, and the sum over them of twice (the
+    re-test's peak − the mean peak of the two exposures before it), an integer: `ReturnOfFear.mean_change` is
+    that sum / 2 / the count. Those two may lie before `since`: a re-test in the window is one whatever the
+    window holds of the time before it. The whole history reads the totals the triggers keep (one row per
+    challenge); only a window scans the exposures."""
+    if since is None and until is None:
+        return select(
+            func.coalesce(func.sum(ChallengeProgress.retests), 0),
+            func.coalesce(func.sum(ChallengeProgress.change2_sum), 0),
+        ).where(ChallengeProgress.user_id == user_id)
     exposures = _exposures(user_id, until).subquery()
     retest = _is_retest(exposures)
     if since is not None:
         retest = retest & (exposures.c.occurred_at >= since)
-    before = cast(exposures.c.previous_peak + exposures.c.earlier_peak, Float) / 2
-    change = case((retest, exposures.c.peak - before))
-    return select(func.count(change), func.avg(change))
+    return select(func.count(case((retest, 1))), func.coalesce(func.sum(case((retest, _change2(exposures)))), 0))
 
 
-@functools.cache
-def _return_of_fear_statement(windowed_since: bool, windowed_until: bool) -> Select[int, float | None]:
-    return return_of_fear_query(
-        bindparam("user_id"),
-        bindparam("since") if windowed_since else None,
-        bindparam("until") if windowed_until else None,
-    )
+def _change2(exposures: Subquery) -> ColumnElement[int]:
+    """Twice an exposure's change: 2 × its peak − the peaks of the two exposures before it."""
+    change2: ColumnElement[int] = 2 * exposures.c.peak - exposures.c.previous_peak - exposures.c.earlier_peak
+    return change2
 
 
 def progress_query(user_id: UserId) -> Select[*tuple[Any, ...]]:
@@ -122,7 +121,7 @@ def progress_query(user_id: UserId) -> Select[*tuple[Any, ...]]:
     exposures = _exposures(user_id, numbered=True).subquery()
     hot = case((exposures.c.peak > MASTERED_PEAK, exposures.c.number))
     retest = _is_retest(exposures)
-    change2 = 2 * exposures.c.peak - exposures.c.previous_peak - exposures.c.earlier_peak
+    change2 = _change2(exposures)
     marked = select(
         exposures.c.challenge_id,
         exposures.c.number,
@@ -167,29 +166,6 @@ async def deferred(session: AsyncSession, user_id: uuid.UUID) -> AsyncIterator[N
             ["user_id", *computed.c.keys()], select(literal(user_id, ChallengeProgress.user_id.type), *computed.c)
         )
     )
-
-
-async def return_of_fear(
-    session: AsyncSession, user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
-) -> stats.ReturnOfFear:
-    connection = await session.connection()
-    if since is None and until is None:
-        # The whole history: the totals the triggers keep, one row per challenge.
-        retests, change2 = (await connection.execute(_STORED_RETURN_OF_FEAR, {"user_id": user_id})).one()
-        mean_change = None if not retests else change2 / 2 / retests
-    else:
-        statement = _return_of_fear_statement(since is not None, until is not None)
-        parameters = {"user_id": user_id, "since": since, "until": until}
-        row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
-        retests, mean_change = row
-    return stats.ReturnOfFear(
-        retests=retests, mean_change=None if mean_change is None else round(float(mean_change), 2)
-    )
-
-
-_STORED_RETURN_OF_FEAR = select(
-    func.coalesce(func.sum(ChallengeProgress.retests), 0), func.coalesce(func.sum(ChallengeProgress.change2_sum), 0)
-).where(ChallengeProgress.user_id == bindparam("user_id"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import retest, stats
 from app.progress.models import SessionStats
-from app.progress.practice import ladder_challenges, paused_days
+from app.progress.practice import ladder_challenges, pauses_query
 from app.progress.practice_schemas import SuggestionReason
 
 RECENT_DAYS = 7
@@ -120,8 +120,9 @@ def recent_query(
 def practice_query(
     user_id: UserId, since: Instant | None = None, until: Instant | None = None
 ) -> Select[*tuple[Any, ...]]:
-    """One row: `stats.Cells`' columns as lists, `stats.Totals`, then `RecentAttempt`'s columns as lists (newest
-    first). One round trip, and a long history's thousands of cells cost a fraction of what as many rows do."""
+    """One row: `stats.Cells`' columns as lists, `stats.Totals`, `RecentAttempt`'s columns as lists (newest
+    first), the pauses' first and last days as lists, then the re-tests and their mean change. One round trip
+    for all the trend reads, and a long history's thousands of cells cost a fraction of what as many rows do."""
     cells = cells_query(user_id, since, until).subquery()
     per_cell = (day_number(cells.c.local_date), *(cells.c[name] for name in stats.Cells._fields[1:]))
     # SUM over bigints is numeric on PostgreSQL (a Decimal): the totals of one user's attempts fit a bigint.
@@ -131,7 +132,11 @@ def practice_query(
     newest_first = (recent.c.occurred_at.desc(), recent.c.id.desc())
     recent_columns = (day_number(recent.c.local_date), recent.c.outcome, recent.c.distress_peak, recent.c.difficulty)
     packed_recent = select(*(packed(column, *newest_first) for column in recent_columns)).subquery()
-    return select(*packed_cells.c, *packed_recent.c).select_from(packed_cells.join(packed_recent, true()))
+    pauses = pauses_query(user_id).subquery()
+    packed_pauses = select(packed(pauses.c.first_day), packed(pauses.c.last_day)).subquery()
+    return_of_fear = retest.return_of_fear_query(user_id, since, until).subquery()
+    one_row_each = packed_cells.join(packed_recent, true()).join(packed_pauses, true()).join(return_of_fear, true())
+    return select(*packed_cells.c, *packed_recent.c, *packed_pauses.c, *return_of_fear.c).select_from(one_row_each)
 
 
 @functools.cache
@@ -154,10 +159,17 @@ async def load_practice(
     row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
     cells_end = len(stats.Cells._fields)
     totals_end = cells_end + len(stats.Totals._fields)
-    days, outcomes, peaks, difficulties = row[totals_end:]
+    days, outcomes, peaks, difficulties, first_days, last_days, retests, change2 = row[totals_end:]
     recent = list(map(stats.RecentAttempt, map(date.fromordinal, days), outcomes, peaks, difficulties))
     recent.reverse()
-    return stats.Practice(stats.Cells(*row[:cells_end]), stats.Totals(*row[cells_end:totals_end]), recent)
+    pauses = zip(first_days, last_days, strict=True)
+    return stats.Practice(
+        stats.Cells(*row[:cells_end]),
+        stats.Totals(*row[cells_end:totals_end]),
+        recent,
+        paused=frozenset(day for first, last in pauses for day in range(first, last + 1)),
+        return_of_fear=stats.ReturnOfFear(retests, round(change2 / 2 / retests, 2) if retests else None),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,14 +194,7 @@ async def trend(
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
     today = as_of.astimezone(ZoneInfo(user.timezone)).date()
     practice = await load_practice(session, user.id, since, until)
-    result = stats.compute_trend(
-        practice,
-        timezone=user.timezone,
-        today=today,
-        support_message=support_message,
-        paused=await paused_days(session, user.id),
-        return_of_fear=await retest.return_of_fear(session, user.id, since, until),
-    )
+    result = stats.compute_trend(practice, timezone=user.timezone, today=today, support_message=support_message)
     body = trend_json(result)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     tags = entity_tags(if_none_match)

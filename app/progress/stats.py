@@ -136,14 +136,6 @@ class RecentAttempt(NamedTuple):
     difficulty: int
 
 
-class Practice(NamedTuple):
-    """Everything the trend reads of one user's history (a `since`/`until` window of it)."""
-
-    cells: Cells
-    totals: Totals
-    recent: Sequence[RecentAttempt]  # the last RECENT_ATTEMPTS attempts, oldest first
-
-
 @dataclass(frozen=True, slots=True)
 class KendallTrend:
     """The stratified Mann–Kendall test and the pooled Sen slope, unrounded."""
@@ -245,6 +237,16 @@ class ReturnOfFear:
 
 
 NO_RETESTS = ReturnOfFear(retests=0, mean_change=None)
+
+
+class Practice(NamedTuple):
+    """Everything the trend reads of one user's history (a `since`/`until` window of it)."""
+
+    cells: Cells
+    totals: Totals
+    recent: Sequence[RecentAttempt]  # the last RECENT_ATTEMPTS attempts, oldest first
+    paused: Collection[int] = frozenset()  # every paused local day (ordinals), whatever the window
+    return_of_fear: ReturnOfFear = NO_RETESTS  # app/progress/retest.py's, computed in the database
 
 
 # Not frozen: a long history has thousands of points, and a frozen dataclass's __init__ (object.__setattr__ per
@@ -679,11 +681,9 @@ def compute_trend(
     timezone: str,
     today: date,
     support_message: str,
-    paused: Collection[int] = frozenset(),
-    return_of_fear: ReturnOfFear = NO_RETESTS,
 ) -> Trend:
     """The whole trend from one user's practice (cells in any order); streaks count up to `today` and skip the
-    `paused` days (ordinals); `return_of_fear` is app/progress/retest.py's, computed in the database."""
+    paused days."""
     history = _history(practice.cells)
     recent = practice.recent
     sessions = history.sessions
@@ -727,8 +727,8 @@ def compute_trend(
         expectancy=expectancy,
         learning=_learning(expectancy, totals, history.predictions, origin),
         level=_assess(recent, strain, _first_sessions(history)),
-        streak=streak(set(sessions.days.tolist()), today, paused),
-        return_of_fear=return_of_fear,
+        streak=streak(set(sessions.days.tolist()), today, practice.paused),
+        return_of_fear=practice.return_of_fear,
         series=_series(history),
         by_category=_by_category(history, origin),
         support=_support(strain, matched, fall, climb, support_message),
