@@ -29,7 +29,7 @@ from app.attempts.models import Attempt
 from app.attempts.service import Instant, in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
-from app.core.db import day_number, local_date_in, packed
+from app.core.db import day_number, local_date_in, packed, packed_integers
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import retest, stats
@@ -120,14 +120,17 @@ def recent_query(
 def practice_query(
     user_id: UserId, since: Instant | None = None, until: Instant | None = None
 ) -> Select[*tuple[Any, ...]]:
-    """One row: `stats.Cells`' columns as lists, `stats.Totals`, `RecentAttempt`'s columns as lists (newest
-    first), the pauses' first and last days as lists, then the re-tests and their mean change. One round trip
-    for all the trend reads, and a long history's thousands of cells cost a fraction of what as many rows do."""
+    """One row: `stats.Cells`' columns as arrays (the category as a list), `stats.Totals`, `RecentAttempt`'s
+    columns as lists (newest first), the pauses' first and last days as lists, then the re-tests and twice their
+    summed change. One round trip for all the trend reads, and a long history's thousands of cells cost a
+    fraction of what as many rows do."""
     cells = cells_query(user_id, since, until).subquery()
-    per_cell = (day_number(cells.c.local_date), *(cells.c[name] for name in stats.Cells._fields[1:]))
+    per_cell = {"day": day_number(cells.c.local_date)} | {name: cells.c[name] for name in stats.Cells._fields[1:]}
+    # Every column of a cell is an integer but its category.
+    packed_per_cell = (packed(c) if name == "category" else packed_integers(c) for name, c in per_cell.items())
     # SUM over bigints is numeric on PostgreSQL (a Decimal): the totals of one user's attempts fit a bigint.
     totals = (cast(func.coalesce(func.sum(cells.c[name]), 0), BigInteger) for name in stats.Totals._fields)
-    packed_cells = select(*map(packed, per_cell), *totals).subquery()
+    packed_cells = select(*packed_per_cell, *totals).subquery()
     recent = recent_query(user_id, since, until).subquery()
     newest_first = (recent.c.occurred_at.desc(), recent.c.id.desc())
     recent_columns = (day_number(recent.c.local_date), recent.c.outcome, recent.c.distress_peak, recent.c.difficulty)

@@ -33,6 +33,7 @@ import numpy.typing as npt
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
+Integers = Sequence[int] | IntArray
 Stratum = tuple[FloatArray, FloatArray]
 Ranks = tuple[IntArray, IntArray]  # `_ranks`: each value's dense rank, and the count of values at each rank
 
@@ -93,17 +94,18 @@ AVOIDED = "avoided"
 
 class Cells(NamedTuple):
     """One user's cells as columns: each cell aggregates the attempts of one local day, at one difficulty, in one
-    category. Item i of every field describes the same cell; cells come in any order."""
+    category. Item i of every field describes the same cell; cells come in any order. The integer columns are
+    lists or NumPy arrays (as the database sends them)."""
 
-    day: Sequence[int]  # the local day as an ordinal (date.toordinal())
-    difficulty: Sequence[int]
+    day: Integers  # the local day as an ordinal (date.toordinal())
+    difficulty: Integers
     category: Sequence[str]
-    attempts: Sequence[int]
-    avoided: Sequence[int]
-    rejected: Sequence[int]
-    peak_sum: Sequence[int]  # sum of distress_peak over the exposures (attempts - avoided of them)
-    predicted_n: Sequence[int]  # exposures that carried expected_rejection, for the slope of predictions per session
-    predicted_sum: Sequence[int]  # sum of those predictions
+    attempts: Integers
+    avoided: Integers
+    rejected: Integers
+    peak_sum: Integers  # sum of distress_peak over the exposures (attempts - avoided of them)
+    predicted_n: Integers  # exposures that carried expected_rejection, for the slope of predictions per session
+    predicted_sum: Integers  # sum of those predictions
 
 
 class Totals(NamedTuple):

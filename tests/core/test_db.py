@@ -3,12 +3,14 @@
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
+import numpy as np
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Integer, literal, select, text, union_all
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.accounts.models import ApiToken
+from app.core.db import packed, packed_integers
 from tests.conftest import Account, is_postgres
 
 
@@ -52,3 +54,16 @@ async def test_sqlite_connections_use_wal_and_a_busy_timeout(engine: AsyncEngine
 async def test_lower_folds_every_alphabet_on_both_databases(session: AsyncSession) -> None:
     # Case-insensitive search relies on lower(); SQLite's own folds ASCII only.
     assert await session.scalar(text("SELECT lower('ÄÖÜ ÉCOLE Ωmega')")) == "äöü école ωmega"
+
+
+async def test_packed_integers_come_back_as_the_values_packed_lists(session: AsyncSession) -> None:
+    values = [3, -7, 2**31 - 1, -(2**31), 0]
+    numbers = union_all(*(select(literal(value, Integer).label("n")) for value in values)).subquery()
+    as_array, as_list = (await session.execute(select(packed_integers(numbers.c.n), packed(numbers.c.n)))).one()
+    assert as_array.dtype == np.int64
+    # Both aggregates list the rows in the same order, whichever order the database reads them in.
+    assert as_array.tolist() == as_list
+    assert sorted(as_list) == sorted(values)
+    none = (await session.execute(select(packed_integers(numbers.c.n)).where(numbers.c.n > 2**31 - 1))).scalar_one()
+    assert none.dtype == np.int64
+    assert none.tolist() == []
