@@ -19,7 +19,6 @@ sessions falls.
 NumPy and the standard library only; tests check the numbers against scipy and pymannkendall.
 """
 
-import bisect
 import itertools
 import math
 import statistics
@@ -729,7 +728,7 @@ def compute_trend(
         expectancy=expectancy,
         learning=_learning(expectancy, totals, history.predictions, origin),
         level=_assess(recent, strain, _first_sessions(history)),
-        streak=streak(set(sessions.days.tolist()), today, practice.paused),
+        streak=streak(sessions.days, today, practice.paused),
         return_of_fear=practice.return_of_fear,
         series=_series(history),
         by_category=_by_category(history, origin),
@@ -1058,38 +1057,32 @@ def _learning(expectancy: Expectancy, totals: Totals, predictions: _Points, orig
     )
 
 
-def streak(days: set[int], today: date, paused: Collection[int] = frozenset()) -> Streak:
-    """Runs of consecutive days (ordinals) with an exposure; the current run ends today, or yesterday if none today.
+def streak(days: IntArray, today: date, paused: Collection[int] = frozenset()) -> Streak:
+    """Runs of consecutive days with an exposure (ordinals, ascending, each once); the current run ends today, or
+    yesterday if none today.
 
     Paused days without an exposure are taken out of the calendar: they neither count for a run nor break it, so a
     run goes on across a pause, and a paused today or yesterday keeps the current run. A paused day with an exposure
     counts like any other.
     """
-    ordered = sorted(days)
-    skipped = sorted(set(paused) - days)
-    # Where each run starts: a loop over years of days, so it only compares (a max() per day costs double).
-    if not skipped:
-        starts = [0, *(i for i in range(1, len(ordered)) if ordered[i] != ordered[i - 1] + 1), len(ordered)]
-    else:
-        # Two days with exposures are neighbours when every day between them was paused.
-        starts = [
-            0,
-            *(
-                i
-                for i in range(1, len(ordered))
-                if bisect.bisect_left(skipped, ordered[i]) - bisect.bisect_right(skipped, ordered[i - 1])
-                != ordered[i] - ordered[i - 1] - 1
-            ),
-            len(ordered),
-        ]
-    longest = max(following - start for start, following in itertools.pairwise(starts))
+    # Sorted for searchsorted (setdiff1d keeps the order it was given when told the values are unique).
+    skipped = np.sort(np.setdiff1d(np.fromiter(paused, np.int64, len(paused)), days, assume_unique=True))
+    # Two days with exposures are neighbours when every day between them was paused: the days between them
+    # less the paused ones among them (all of them skipped: a paused day with an exposure is in `days`).
+    missed = np.diff(days) - 1 - np.diff(np.searchsorted(skipped, days))
+    starts = np.concatenate(([0], np.flatnonzero(missed) + 1, [len(days)]))
+    longest = int(np.diff(starts).max()) if len(days) else 0
     end = today.toordinal()
     if end not in days and end not in paused:
         end -= 1
+    # The current run is the one of the last day with an exposure up to `end`, if every day after it up to
+    # `end` was skipped.
+    last = int(np.searchsorted(days, end, side="right")) - 1
     current = 0
-    while end in days or end in paused:
-        current += end in days
-        end -= 1
+    if last >= 0:
+        after = int(days[last])
+        if end - after == np.count_nonzero((skipped > after) & (skipped <= end)):
+            current = last + 1 - int(starts[np.searchsorted(starts, last, side="right") - 1])
     return Streak(current_days=current, longest_days=longest)
 
 

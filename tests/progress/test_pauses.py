@@ -7,6 +7,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import httpx
+import numpy as np
 import pytest
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -204,7 +205,8 @@ def test_streaks_with_pauses_agree_with_a_brute_force_count() -> None:
             start = rng.randint(today - 60, today)
             paused |= set(range(start, start + rng.randint(1, 14)))
         expected = _brute_streak(practised, paused, today)
-        assert stats.streak(practised, date.fromordinal(today), frozenset(paused)) == expected, (practised, paused)
+        days = np.array(sorted(practised), dtype=np.int64)
+        assert stats.streak(days, date.fromordinal(today), frozenset(paused)) == expected, (practised, paused)
 
 
 # --- concurrency: real commits on separate connections ------------------------------------------
