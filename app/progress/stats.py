@@ -77,6 +77,8 @@ _DIRECT_PAIRS = 256
 _FIRST_RUN = 32  # `_later_lower` compares every pair within runs of this many values (the fastest measured)
 # `_pairs`' table. Fitted strata never exceed _fit_sessions(1) = 200 sessions, so it serves the fit too.
 _LATER, _EARLIER = np.tril_indices(_DIRECT_PAIRS, -1)
+# [i, j] is i < j: the pairs `_later_lower` counts directly, compared as a matrix (a third faster than gathering them).
+_EARLIER_THAN = np.triu(np.ones((_DIRECT_PAIRS, _DIRECT_PAIRS), dtype=np.bool_), 1)
 WEEK_DAYS = 7
 ROLLING_DAYS = 7
 
@@ -486,8 +488,7 @@ def _later_lower(rank: IntArray) -> int:
     """
     n = len(rank)
     if n <= _DIRECT_PAIRS:
-        later, earlier = _pairs(n)
-        return int(np.count_nonzero(rank[earlier] > rank[later]))
+        return int(np.count_nonzero((rank[:, np.newaxis] > rank) & _EARLIER_THAN[:n, :n]))
     top = int(rank.max()) + 1
     runs = -(-n // _FIRST_RUN)
     padded = np.full(runs * _FIRST_RUN, top)  # the padding comes last and is lower than nothing before it

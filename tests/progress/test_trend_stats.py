@@ -607,10 +607,11 @@ def test_a_step_down_names_both_reasons_when_both_fired() -> None:
     )
 
 
-@pytest.mark.parametrize("n", [257, 288, 511, 512, 513, 1000, 1025])
+@pytest.mark.parametrize("n", [2, 3, 33, 255, 256, 257, 288, 511, 512, 513, 1000, 1025])
 @pytest.mark.parametrize("levels", [3, 40, 10_000])
 def test_s_counts_every_pair_whatever_the_length_and_the_ties(n: int, levels: int) -> None:
-    # Past stats._DIRECT_PAIRS values, S is counted run by run: lengths on and off the runs' boundaries.
+    # Up to stats._DIRECT_PAIRS values every pair is compared at once, past them run by run: lengths on and off
+    # the boundaries.
     rng = np.random.default_rng(n * levels)
     x = np.arange(n, dtype=np.float64)
     y = rng.integers(0, levels, n) / 4
