@@ -98,19 +98,6 @@ class packed(FunctionElement[list[Any]]):  # noqa: N801 (an SQL function, named 
     inherit_cache = True
 
 
-@compiles(packed, "postgresql")
-def _packed_postgresql(element: packed, compiler: SQLCompiler, **kw: Any) -> str:
-    column, *order_by = (compiler.process(clause, **kw) for clause in element.clauses)
-    ordered = f" ORDER BY {', '.join(order_by)}" if order_by else ""
-    return f"array_agg({column}{ordered})"
-
-
-@compiles(packed, "sqlite")
-def _packed_sqlite(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
-    column = next(iter(element.clauses))
-    return f"json_group_array({compiler.process(column, **kw)})"
-
-
 class _PackedIntegers(TypeDecorator[npt.NDArray[np.int64]]):
     """Integers that PostgreSQL sends as one bytea of big-endian int4s and SQLite as JSON text."""
 
@@ -136,16 +123,28 @@ class packed_integers(FunctionElement[npt.NDArray[np.int64]]):  # noqa: N801 (an
     inherit_cache = True
 
 
+def _column_and_order(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
+    column, *order_by = (compiler.process(clause, **kw) for clause in element.clauses)
+    return column, f" ORDER BY {', '.join(order_by)}" if order_by else ""
+
+
+@compiles(packed, "postgresql")
+def _packed_postgresql(element: packed, compiler: SQLCompiler, **kw: Any) -> str:
+    column, ordered = _column_and_order(element, compiler, **kw)
+    return f"array_agg({column}{ordered})"
+
+
 @compiles(packed_integers, "postgresql")
 def _packed_integers_postgresql(element: packed_integers, compiler: SQLCompiler, **kw: Any) -> str:
-    column, *order_by = (compiler.process(clause, **kw) for clause in element.clauses)
-    ordered = f" ORDER BY {', '.join(order_by)}" if order_by else ""
+    column, ordered = _column_and_order(element, compiler, **kw)
     return f"string_agg(int4send(CAST({column} AS INTEGER)), ''::bytea{ordered})"
 
 
 @compiles(packed_integers, "sqlite")
-def _packed_integers_sqlite(element: packed_integers, compiler: SQLCompiler, **kw: Any) -> str:
-    return _packed_sqlite(element, compiler, **kw)
+@compiles(packed, "sqlite")
+def _packed_sqlite(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+    column = next(iter(element.clauses))
+    return f"json_group_array({compiler.process(column, **kw)})"
 
 
 def _sqlite_local_date(instant: str | None, zone: str | None) -> str | None:
