@@ -4,8 +4,8 @@ Builds a fresh database (SQLite in a temporary folder by default, or the Postgre
 database given with --database-url, whose schema is DROPPED and rebuilt) with the shipped
 catalog, one user with 1,000 attempts over 100 days, one with 100,000 over 1,000 days
 (seeded as bench/seed.py does: a session a day, clustered on a level or two and a few
-categories) and a crowd of other users' rows, then times, per user: loading the cells
-and recent attempts (`load_practice`), computing the trend (`compute_trend`),
+categories) and a crowd of other users' rows, then times, per user: loading the cells,
+recent attempts, pauses and re-test totals (`load_practice`), computing the trend (`compute_trend`),
 serialising it (`service.trend_json`), and the whole HTTP request through the app; plus
 loading a `since` window (which groups raw attempts instead of reading `session_stats`)
 and the computation's peak memory.

@@ -3,7 +3,7 @@
 import uuid
 from datetime import date, timedelta
 
-from sqlalchemy import BindParameter, Select, delete, func, insert, literal, select, tuple_
+from sqlalchemy import Select, delete, func, insert, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.accounts.models import User
@@ -172,7 +172,7 @@ async def delete_pause(session: AsyncSession, user: User, pause_id: uuid.UUID) -
         raise NotFound(PAUSE_NOT_FOUND)
 
 
-def pauses_query(user_id: uuid.UUID | BindParameter[uuid.UUID]) -> Select[int, int]:
+def pauses_query(user_id: retest.UserId) -> Select[int, int]:
     """The user's pauses as (first day, last day) ordinals, for the trend's streak (a few hundred at most)."""
     return select(day_number(Pause.start_date).label("first_day"), day_number(Pause.end_date).label("last_day")).where(
         Pause.user_id == user_id
