@@ -218,7 +218,7 @@ def test_several_strata_share_the_pair_budget() -> None:
 
 
 def test_long_strata_take_the_fast_path_to_the_same_answers() -> None:
-    # Above stats._DIRECT_PAIRS values the pair counts run in O(n log n): the same numbers as brute force.
+    # Above stats._DIRECT_PAIRS values the pair counts run block by block: the same numbers as brute force.
     rng = np.random.default_rng(31)
     sessions = 2 * stats._DIRECT_PAIRS + 50
     x, _ = series(rng, sessions)

@@ -610,7 +610,7 @@ def test_a_step_down_names_both_reasons_when_both_fired() -> None:
 @pytest.mark.parametrize("n", [2, 3, 33, 255, 256, 257, 288, 511, 512, 513, 1000, 1025])
 @pytest.mark.parametrize("levels", [3, 40, 10_000])
 def test_s_counts_every_pair_whatever_the_length_and_the_ties(n: int, levels: int) -> None:
-    # Up to stats._DIRECT_PAIRS values every pair is compared at once, past them run by run: lengths on and off
+    # Up to stats._DIRECT_PAIRS values every pair is compared at once, past them block by block: lengths on and off
     # the boundaries.
     rng = np.random.default_rng(n * levels)
     x = np.arange(n, dtype=np.float64)
