@@ -1,5 +1,6 @@
 import functools
 import hashlib
+import itertools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from app.attempts.models import Attempt
 from app.attempts.service import Instant, in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
-from app.core.db import day_number, local_date_in, packed, packed_integers
+from app.core.db import day_number, joined, local_date_in, packed, packed_integers
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import retest, stats
@@ -88,6 +89,9 @@ _STORED_CELLS = (
 
 
 UserId = uuid.UUID | BindParameter[uuid.UUID]
+# Every column of a cell is an integer but its category: they are read two by two (see packed_integers).
+_CELL_INTEGERS = [name for name in stats.Cells._fields if name != "category"]
+_CELL_INTEGER_PAIRS = [tuple(_CELL_INTEGERS[i : i + 2]) for i in range(0, len(_CELL_INTEGERS), 2)]
 
 
 def cells_query(
@@ -120,14 +124,17 @@ def recent_query(
 def practice_query(
     user_id: UserId, since: Instant | None = None, until: Instant | None = None
 ) -> Select[*tuple[Any, ...]]:
-    """One row: `stats.Cells`' columns as arrays (the category as a list), `stats.Totals`, `RecentAttempt`'s
+    """One row: `stats.Cells`' columns (the categories as a list, then the integers as arrays two by two, in
+    `_CELL_INTEGER_PAIRS`), `stats.Totals`, `RecentAttempt`'s
     columns as lists (newest first), the pauses' first and last days as lists, then the re-tests and twice their
     summed change. One round trip for all the trend reads, and a long history's thousands of cells cost a
     fraction of what as many rows do."""
     cells = cells_query(user_id, since, until).subquery()
     per_cell = {"day": day_number(cells.c.local_date)} | {name: cells.c[name] for name in stats.Cells._fields[1:]}
-    # Every column of a cell is an integer but its category.
-    packed_per_cell = (packed(c) if name == "category" else packed_integers(c) for name, c in per_cell.items())
+    packed_per_cell: list[ColumnElement[Any]] = [
+        joined(per_cell["category"]),
+        *(packed_integers(*(per_cell[name] for name in pair)) for pair in _CELL_INTEGER_PAIRS),
+    ]
     # SUM over bigints is numeric on PostgreSQL (a Decimal): the totals of one user's attempts fit a bigint.
     totals = (cast(func.coalesce(func.sum(cells.c[name]), 0), BigInteger) for name in stats.Totals._fields)
     packed_cells = select(*packed_per_cell, *totals).subquery()
@@ -160,14 +167,17 @@ async def load_practice(
     # Through the Core connection: the ORM's row handling would cost more than the query.
     connection = await session.connection()
     row = (await connection.execute(statement, {k: v for k, v in parameters.items() if v is not None})).one()
-    cells_end = len(stats.Cells._fields)
+    cells_end = 1 + len(_CELL_INTEGER_PAIRS)
     totals_end = cells_end + len(stats.Totals._fields)
+    categories, *pairs = row[:cells_end]
+    columns = zip(itertools.chain.from_iterable(_CELL_INTEGER_PAIRS), itertools.chain.from_iterable(pairs), strict=True)
+    cells = stats.Cells(category=categories, **dict(columns))
     days, outcomes, peaks, difficulties, first_days, last_days, retests, change2 = row[totals_end:]
     recent = list(map(stats.RecentAttempt, map(date.fromordinal, days), outcomes, peaks, difficulties))
     recent.reverse()
     pauses = zip(first_days, last_days, strict=True)
     return stats.Practice(
-        stats.Cells(*row[:cells_end]),
+        cells,
         stats.Totals(*row[cells_end:totals_end]),
         recent,
         paused=frozenset(day for first, last in pauses for day in range(first, last + 1)),

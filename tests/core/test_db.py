@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.accounts.models import ApiToken
-from app.core.db import packed, packed_integers
+from app.core.db import joined, packed, packed_integers
 from tests.conftest import Account, is_postgres
 
 
@@ -57,13 +57,27 @@ async def test_lower_folds_every_alphabet_on_both_databases(session: AsyncSessio
 
 
 async def test_packed_integers_come_back_as_the_values_packed_lists(session: AsyncSession) -> None:
-    values = [3, -7, 2**31 - 1, -(2**31), 0]
-    numbers = union_all(*(select(literal(value, Integer).label("n")) for value in values)).subquery()
-    as_array, as_list = (await session.execute(select(packed_integers(numbers.c.n), packed(numbers.c.n)))).one()
-    assert as_array.dtype == np.int64
-    # Both aggregates list the rows in the same order, whichever order the database reads them in.
-    assert as_array.tolist() == as_list
-    assert sorted(as_list) == sorted(values)
-    none = (await session.execute(select(packed_integers(numbers.c.n)).where(numbers.c.n > 2**31 - 1))).scalar_one()
+    rows = [(3, -7, "a"), (2**31 - 1, -(2**31), "b-c"), (-(2**31), 2**31 - 1, "d"), (0, -1, "a"), (-1, 0, "e")]
+    columns = ((literal(a, Integer), literal(b, Integer), literal(c)) for a, b, c in rows)
+    values = union_all(*(select(a.label("a"), b.label("b"), c.label("c")) for a, b, c in columns)).subquery()
+    pair, single, words, as_list = (
+        await session.execute(
+            select(
+                packed_integers(values.c.a, values.c.b),
+                packed_integers(values.c.b),
+                joined(values.c.c),
+                packed(values.c.a),
+            )
+        )
+    ).one()
+    assert pair.dtype == single.dtype == np.int64
+    assert pair.shape == (2, len(rows))
+    # Every aggregate lists the rows in the same order, whichever order the database reads them in.
+    assert pair[0].tolist() == as_list
+    assert sorted(zip(*pair.tolist(), words, strict=True)) == sorted(rows)
+    assert single[0].tolist() == pair[1].tolist()
+    nothing = select(packed_integers(values.c.a, values.c.b), joined(values.c.c)).where(values.c.a > 2**31 - 1)
+    none, no_words = (await session.execute(nothing)).one()
     assert none.dtype == np.int64
-    assert none.tolist() == []
+    assert none.shape == (2, 0)
+    assert no_words == []
