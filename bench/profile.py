@@ -18,6 +18,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 
@@ -25,6 +26,7 @@ from bench import seed
 from bench.run import BENCH, BIN, WRITERS, Wrk, access_token, pg_url, settle, start_service
 
 OUT = BENCH / "profiles"
+WARM_UP_SECONDS = 5
 
 
 async def _tokens(database: str, reader_email: str) -> tuple[list[str], list[str], str, str]:
@@ -87,6 +89,24 @@ def main() -> None:
     variant = "-heavy" * args.heavy + "-window" * args.window
     collapsed = OUT / f"{args.target}{variant}.collapsed.txt"
     with start_service("rt_bench", OUT) as service:
+
+        def load(label: str, duration: int) -> None:
+            options: dict[str, Any] = {"duration": duration, "wait_for_idle": False}
+            if args.target == "post":
+                options |= {"tokens": writers, "BENCH_CHALLENGE_ID": challenge}
+                wrk.run(label, f"{service.url}/api/v1/attempts", "post_attempt.lua", **options)
+            elif args.target == "look":
+                # One connection per thread: the script alternates per thread.
+                options |= {"tokens": lookers, "threads": wrk.connections, "BENCH_CHALLENGE_ID": challenge}
+                wrk.run(label, f"{service.url}/api/v1", "log_then_look.lua", **options)
+            elif args.target == "trend":
+                options |= {"tokens": [reader]} | ({"BENCH_UNIQUE_SINCE": "1"} if args.window else {})
+                wrk.run(label, f"{service.url}/api/v1/me/trend", "get.lua", **options)
+            else:
+                wrk.run(label, f"{service.url}/api/v1/attempts", "get.lua", tokens=[reader], **options)
+
+        # Opening the pools' connections took a sixth of a cold run's samples: warm up first, as bench.run does.
+        load("warm-up", WARM_UP_SECONDS)
         settle()  # then the runs start with py-spy, not after it
         spy = subprocess.Popen(
             [
@@ -106,37 +126,7 @@ def main() -> None:
             ],
             stdout=subprocess.DEVNULL,
         )
-        if args.target == "post":
-            wrk.run(
-                "POST /attempts",
-                f"{service.url}/api/v1/attempts",
-                "post_attempt.lua",
-                tokens=writers,
-                BENCH_CHALLENGE_ID=challenge,
-                wait_for_idle=False,
-            )
-        elif args.target == "look":
-            wrk.run(
-                "log then look",
-                f"{service.url}/api/v1",
-                "log_then_look.lua",
-                tokens=lookers,
-                threads=wrk.connections,  # one connection per thread: the script alternates per thread
-                BENCH_CHALLENGE_ID=challenge,
-                wait_for_idle=False,
-            )
-        elif args.target == "trend":
-            extra = {"BENCH_UNIQUE_SINCE": "1"} if args.window else {}
-            wrk.run(
-                "GET /me/trend",
-                f"{service.url}/api/v1/me/trend",
-                "get.lua",
-                tokens=[reader],
-                wait_for_idle=False,
-                **extra,
-            )
-        else:
-            wrk.run("GET /attempts", f"{service.url}/api/v1/attempts", "get.lua", tokens=[reader], wait_for_idle=False)
+        load(args.target, args.seconds)
         if spy.wait(timeout=60) != 0:
             sys.exit("py-spy failed (it needs ptrace: run as root or with CAP_SYS_PTRACE)")
     summarize(collapsed, args.top)
