@@ -935,11 +935,17 @@ def _render_main(main: dict[str, Any]) -> list[str]:
     rounds = ", ".join(
         f"{b['p50_ms'] / a['p50_ms']:.2f}×" for a, b in zip(runs["trend_1k"], runs["trend_100k"], strict=True)
     )
+
+    def per_round(key: str) -> str:
+        return ", ".join(f"{r['rps'] / b['rps']:.0%}" for b, r in zip(runs["baseline_post"], runs[key], strict=True))
+
     lines += [
         "",
         f"The trend's p50 ratio ({large['attempts']:,} / {small['attempts']:,} attempts) per round: {rounds}. "
-        "A `since` window (the `?since=…` run) groups the raw attempts inside the window instead of reading "
-        "`session_stats`; it is for information, not a target.",
+        f"Throughput against the same round's baseline POST: service POST {per_round('service_post')}; log then "
+        f"look {per_round('log_then_look')} (the baseline alone moves by up to a third between rounds on this "
+        "host, hence the medians). A `since` window (the `?since=…` run) groups the raw attempts inside the "
+        "window instead of reading `session_stats`; it is for information, not a target.",
         "",
         "### Integrity of the POST runs",
         "",
@@ -1055,7 +1061,7 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10, help="seconds per wrk run (default 10)")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default 32)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--rounds", type=int, default=3, help="alternating baseline/service rounds (default 3)")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating baseline/service rounds (default 5)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
