@@ -51,15 +51,6 @@ async def test_sqlite_connections_use_wal_and_a_busy_timeout(engine: AsyncEngine
         assert (await conn.execute(text("PRAGMA foreign_keys"))).scalar() == 1
 
 
-async def test_postgresql_connections_plan_prepared_statements_once(engine: AsyncEngine, database_url: str) -> None:
-    if not is_postgres(database_url):
-        pytest.skip("a PostgreSQL setting")
-    async with engine.connect() as conn:
-        # Left to itself PostgreSQL planned the trend's statement again on every read (see create_engine).
-        assert (await conn.execute(text("SHOW plan_cache_mode"))).scalar() == "force_generic_plan"
-        assert (await conn.execute(text("SHOW timezone"))).scalar() == "UTC"
-
-
 async def test_lower_folds_every_alphabet_on_both_databases(session: AsyncSession) -> None:
     # Case-insensitive search relies on lower(); SQLite's own folds ASCII only.
     assert await session.scalar(text("SELECT lower('ÄÖÜ ÉCOLE Ωmega')")) == "äöü école ωmega"
