@@ -135,7 +135,7 @@ class packed_integers(FunctionElement[npt.NDArray[np.int64]]):  # noqa: N801 (an
         self.type = _PackedIntegers(len(columns))
 
 
-# What `joined` puts between values: a control character that no slug or name holds.
+# What `joined` puts between values: a control character, which no slug holds.
 JOIN_SEPARATOR = "\x1f"
 
 
@@ -157,14 +157,10 @@ class joined(FunctionElement[list[str]]):  # noqa: N801 (an SQL function, named 
     inherit_cache = True
 
 
-def _column_and_order(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> tuple[str, str]:
-    column, *order_by = (compiler.process(clause, **kw) for clause in element.clauses)
-    return column, f" ORDER BY {', '.join(order_by)}" if order_by else ""
-
-
 @compiles(packed, "postgresql")
 def _packed_postgresql(element: packed, compiler: SQLCompiler, **kw: Any) -> str:
-    column, ordered = _column_and_order(element, compiler, **kw)
+    column, *order_by = (compiler.process(clause, **kw) for clause in element.clauses)
+    ordered = f" ORDER BY {', '.join(order_by)}" if order_by else ""
     return f"array_agg({column}{ordered})"
 
 
