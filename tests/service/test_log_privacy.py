@@ -303,11 +303,12 @@ async def test_the_whole_flow_logs_no_secret_no_note_and_no_distress_value(
     private = (*NOTES, EDITED_NOTES, EXPECTED_OUTCOME, REFLECTION, EDITED_REFLECTION, *SAFETY_BEHAVIOURS)
     for text in (*passwords, EMAIL, "someone.else@example.com", *private, *secrets):
         assert text not in output
-    # Halves too, in case something truncates what it logs. A truncated value starts where the value does: the
-    # first half of a short code inside a longer run is chance (seen once: a code's "4168" in a request id).
+    # Halves too, in case something truncates what it logs; not in the request ids, random hex made per request,
+    # where the half of a short code turns up by chance (seen once: a code's "4168").
+    without_request_ids = re.sub(r'"request_id": "[0-9a-f]+"', "", output)
+    assert without_request_ids.count("request_id") == 0
     for text in (*passwords, EMAIL, *private, *secrets):
-        half = text[: len(text) // 2]
-        assert not re.search(rf"(?<![\w-]){re.escape(half)}", output), half
+        assert text[: len(text) // 2] not in without_request_ids
     # A score standing alone, not a piece of a UUID, hex id or decimal.
     standalone = re.compile(r"(?<![\w.-])(" + "|".join(map(str, DISTRESS)) + r")(?![\w.-])")
     for entry in entries:
