@@ -36,6 +36,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+import numpy as np
 from sqlalchemy import insert
 
 from app.accounts.models import User
@@ -465,6 +466,9 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "postgresql": pg or "unknown",
         "wrk": wrk_version.split(" [")[0].strip() or "wrk",
+        # The trend's figures depend on it: without AVX-512 (X86_V4) np.partition, which picks Sen's slopes out of
+        # up to 20,000, took 220 µs where it had taken 59.
+        "numpy": f"NumPy {np.__version__} ({', '.join(np.show_config(mode='dicts')['SIMD Extensions']['found'])})",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
@@ -812,7 +816,7 @@ def render(results: dict[str, Any]) -> str:
 def _machine_lines(m: dict[str, str]) -> list[str]:
     return [
         f"- Machine: {m['cpu']}, {m['memory']} RAM, {m['os']}; Python {m['python']}, PostgreSQL {m['postgresql']}, "
-        f"{m['wrk']}; {m['date']}.",
+        f"{m['wrk']}, {m.get('numpy', 'NumPy')}; {m['date']}.",
     ]
 
 
