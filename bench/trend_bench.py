@@ -128,7 +128,7 @@ async def measure(database_url: str, user_id: uuid.UUID, repeats: int) -> dict[s
 
     async def load() -> None:
         async with sessionmaker() as session:
-            loaded["practice"] = await service.load_practice(session, user_id)
+            loaded["practice"], _timezone = await service.load_practice(session, user_id)
 
     async def load_window() -> None:
         async with sessionmaker() as session:

@@ -5,8 +5,9 @@ Which one a route should use:
   or must refuse a deleted account itself. The safe default.
 - `TokenUserId` promises only that a valid token names this user id, without reading the account when
   the token is an access token (a personal API token is looked up anyway). It is one round trip less for
-  the phones' hottest request, logging an attempt, and is right only for routes that write rows
-  referencing `users.id` and answer 401 when that foreign key refuses a deleted account.
+  the phones' hottest requests, logging an attempt and reading the trend, and is right only for routes that
+  write rows referencing `users.id` and answer 401 when that foreign key refuses a deleted account, or that
+  read what they need of the account in their own statement and answer 401 when it finds none.
 - `AdminUser` is `CurrentUser` with the admin flag set and a token with the `admin` scope, else 403.
 - `CurrentCaller` is `CurrentUser` with what the token proves besides (its scopes, its session).
 

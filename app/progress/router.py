@@ -2,7 +2,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Response, status
 
-from app.accounts.dependencies import CurrentUser
+from app.accounts.dependencies import CurrentUser, TokenUserId
 from app.catalog.schemas import ChallengePublic
 from app.core.deps import SessionDep, SettingsDep
 from app.core.errors import problem_responses
@@ -33,7 +33,7 @@ _TREND_RESPONSES: dict[int | str, dict[str, Any]] = {
 @router.get("/trend", response_model=TrendPublic, responses=_TREND_RESPONSES, summary="Your desensitization trend")
 async def read_trend(
     *,
-    user: CurrentUser,
+    user_id: TokenUserId,
     session: SessionDep,
     settings: SettingsDep,
     since: Annotated[
@@ -88,7 +88,7 @@ async def read_trend(
     """
     answer = await service.trend(
         session,
-        user,
+        user_id,
         since=since,
         until=until,
         support_message=settings.support_message,

@@ -31,6 +31,7 @@ from app.attempts.service import Instant, in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
 from app.core.db import day_number, joined, local_date_in, packed, packed_integers
+from app.core.errors import Unauthorized
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import retest, stats
@@ -129,9 +130,10 @@ def practice_query(
 ) -> Select[*tuple[Any, ...]]:
     """One row: `stats.Cells`' columns (the categories as a list, then the integers as arrays two by two, in
     `_CELL_INTEGER_PAIRS`), the `_SUMMED_TOTALS`, `RecentAttempt`'s
-    columns as lists (newest first), the pauses' first and last days as lists, then the re-tests and twice their
-    summed change. One round trip for all the trend reads, and a long history's thousands of cells cost a
-    fraction of what as many rows do."""
+    columns as lists (newest first), the pauses' first and last days as lists, the re-tests and twice their
+    summed change, then the account's time zone (NULL once the account is gone). One round trip for all the trend
+    reads, the account's included, and a long history's thousands of cells cost a fraction of what as many rows
+    do."""
     cells = cells_query(user_id, since, until).subquery()
     per_cell = {"day": day_number(cells.c.local_date)} | {name: cells.c[name] for name in stats.Cells._fields[1:]}
     packed_per_cell: list[ColumnElement[Any]] = [
@@ -149,7 +151,10 @@ def practice_query(
     packed_pauses = select(packed(pauses.c.first_day), packed(pauses.c.last_day)).subquery()
     return_of_fear = retest.return_of_fear_query(user_id, since, until).subquery()
     one_row_each = packed_cells.join(packed_recent, true()).join(packed_pauses, true()).join(return_of_fear, true())
-    return select(*packed_cells.c, *packed_recent.c, *packed_pauses.c, *return_of_fear.c).select_from(one_row_each)
+    timezone = select(User.timezone).where(User.id == user_id).scalar_subquery()
+    return select(*packed_cells.c, *packed_recent.c, *packed_pauses.c, *return_of_fear.c, timezone).select_from(
+        one_row_each
+    )
 
 
 @functools.cache
@@ -164,7 +169,8 @@ def _practice_statement(windowed_since: bool, windowed_until: bool) -> Select[*t
 
 async def load_practice(
     session: AsyncSession, user_id: uuid.UUID, since: datetime | None = None, until: datetime | None = None
-) -> stats.Practice:
+) -> tuple[stats.Practice, str | None]:
+    """The user's practice, and their account's time zone (None when the account is gone)."""
     statement = _practice_statement(since is not None, until is not None)
     parameters = {"user_id": user_id, "since": since, "until": until}
     # Through the Core connection: the ORM's row handling would cost more than the query.
@@ -178,17 +184,18 @@ async def load_practice(
     )
     cells = stats.Cells(category=categories, **columns)
     totals = {name: int(columns[name].sum()) for name in stats.Totals._fields if name in columns}
-    days, outcomes, peaks, difficulties, first_days, last_days, retests, change2 = row[totals_end:]
+    days, outcomes, peaks, difficulties, first_days, last_days, retests, change2, timezone = row[totals_end:]
     recent = list(map(stats.RecentAttempt, map(date.fromordinal, days), outcomes, peaks, difficulties))
     recent.reverse()
     pauses = zip(first_days, last_days, strict=True)
-    return stats.Practice(
+    practice = stats.Practice(
         cells,
         stats.Totals(**totals, **dict(zip(_SUMMED_TOTALS, row[cells_end:totals_end], strict=True))),
         recent,
         paused=frozenset(day for first, last in pauses for day in range(first, last + 1)),
         return_of_fear=stats.ReturnOfFear(retests, round(change2 / 2 / retests, 2) if retests else None),
     )
+    return practice, timezone
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,20 +207,26 @@ class TrendAnswer:
 
 async def trend(
     session: AsyncSession,
-    user: User,
+    user_id: uuid.UUID,
     *,
     since: datetime | None,
     until: datetime | None,
     support_message: str,
     if_none_match: str | None = None,
 ) -> TrendAnswer:
-    """The trend as JSON, computed from the user's session totals on every read; its ETag is a digest of it."""
+    """The trend as JSON, computed from the user's session totals on every read; its ETag is a digest of it.
+
+    The account is read in the same statement (its time zone), not before: a deleted account's token is answered
+    401 as on every route.
+    """
     check_window(since, until)
+    practice, timezone = await load_practice(session, user_id, since, until)
+    if timezone is None:
+        raise Unauthorized()
     # The current streak is counted up to the end of the window when it lies in the past.
     as_of = utcnow() if until is None else min(utcnow(), until - timedelta(microseconds=1))
-    today = as_of.astimezone(ZoneInfo(user.timezone)).date()
-    practice = await load_practice(session, user.id, since, until)
-    result = stats.compute_trend(practice, timezone=user.timezone, today=today, support_message=support_message)
+    today = as_of.astimezone(ZoneInfo(timezone)).date()
+    result = stats.compute_trend(practice, timezone=timezone, today=today, support_message=support_message)
     body = trend_json(result)
     etag = f'"{hashlib.sha256(body).hexdigest()[:32]}"'
     tags = entity_tags(if_none_match)
@@ -285,7 +298,8 @@ async def _listed(session: AsyncSession, user: User, ids: list[uuid.UUID]) -> di
 
 async def _at_level(session: AsyncSession, user: User, limit: int, *, exclude: set[uuid.UUID]) -> list[Challenge]:
     """Challenges at the recommended difficulty, nearest levels next, varied across categories."""
-    level = stats.assess_level(await load_practice(session, user.id))
+    practice, _timezone = await load_practice(session, user.id)
+    level = stats.assess_level(practice)
     recent = select(Attempt.challenge_id).where(
         Attempt.user_id == user.id, Attempt.occurred_at >= utcnow() - timedelta(days=RECENT_DAYS)
     )

@@ -200,3 +200,16 @@ async def test_304_and_the_etag_are_documented(client: httpx.AsyncClient) -> Non
     header = next(p for p in operation["parameters"] if p["name"] == "if-none-match")
     assert header["in"] == "header"
     assert "304" in header["description"]
+
+
+async def test_a_deleted_accounts_tokens_cannot_read_the_trend(client: httpx.AsyncClient, alice: Account) -> None:
+    # The trend reads the account (its time zone) in its own statement, not before: a token that outlived its
+    # account finds none there and is answered 401 like on every route.
+    personal = (await client.post("/api/v1/me/tokens", json={"name": "script"}, headers=alice.headers)).json()
+    assert (await client.get(TREND, headers=alice.headers)).status_code == 200
+    assert (await client.delete("/api/v1/me", headers=alice.headers)).status_code == 204
+    for token in (alice.token, personal["token"]):
+        response = await client.get(TREND, headers={"Authorization": f"Bearer {token}"})
+        assert response.status_code == 401
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.headers["www-authenticate"] == "Bearer"
