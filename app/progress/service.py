@@ -94,7 +94,7 @@ UserId = uuid.UUID | BindParameter[uuid.UUID]
 _CELL_INTEGERS = [name for name in stats.Cells._fields if name != "category"]
 _CELL_INTEGER_PAIRS = [tuple(_CELL_INTEGERS[i : i + 2]) for i in range(0, len(_CELL_INTEGERS), 2)]
 # The totals of columns the cells carry are summed from them in Python; the database sums only the others (each SUM
-# is one more step per cell: six fewer took a fifth off a long history's statement).
+# is one more step per cell: six fewer took 4% off a long history's statement, 4.13 -> 3.95 ms).
 _SUMMED_TOTALS = [name for name in stats.Totals._fields if name not in stats.Cells._fields]
 
 
