@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from sqlalchemy import Date, Dialect, Integer, String, TypeDecorator, event
+from sqlalchemy import Date, Dialect, Integer, LargeBinary, String, TypeDecorator, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
@@ -98,8 +98,21 @@ class packed(FunctionElement[list[Any]]):  # noqa: N801 (an SQL function, named 
     inherit_cache = True
 
 
-class _PackedIntegers(TypeDecorator[npt.NDArray[np.int64]]):
-    """Rows of integers that PostgreSQL sends as one bytea of big-endian int4s and SQLite as JSON text."""
+class packed_row(FunctionElement[bytes]):  # noqa: N801 (an SQL function, named like one)
+    """`packed_row(*columns)`: one row's integer columns (never NULL, each fitting 32 bits) as one value that
+    `packed_rows` aggregates: on PostgreSQL a bytea of their big-endian int4s, on SQLite a JSON array.
+
+    A table can keep it as a generated column (`session_stats.packed`), so reading many rows aggregates one
+    stored value per row instead of computing and appending one per column.
+    """
+
+    type = LargeBinary()
+    name = "packed_row"
+    inherit_cache = True
+
+
+class _PackedRows(TypeDecorator[npt.NDArray[np.int64]]):
+    """`packed_row` values aggregated over rows: one bytea of big-endian int4s (PostgreSQL) or JSON text (SQLite)."""
 
     impl = String
     cache_ok = True
@@ -116,23 +129,20 @@ class _PackedIntegers(TypeDecorator[npt.NDArray[np.int64]]):
         return values.reshape(-1, self.columns).T.astype(np.int64, order="C")
 
 
-class packed_integers(FunctionElement[npt.NDArray[np.int64]]):  # noqa: N801 (an SQL function, named like one)
-    """`packed_integers(*columns)`: integer columns that are never NULL and fit 32 bits, aggregated over the rows
-    as one NumPy array of shape (columns, rows), in the order `packed` lists the same rows: `a, b = value`.
+class packed_rows(FunctionElement[npt.NDArray[np.int64]]):  # noqa: N801 (an SQL function, named like one)
+    """`packed_rows(row, columns=n)`: the `packed_row` values of n integers each, aggregated over the rows as one
+    NumPy array of shape (n, rows), in the order `packed` lists the same rows: `a, b, c = value`.
 
     On PostgreSQL the values come as one bytea that NumPy reads as it is: an array would be decoded into a
-    Python int per value and then copied into NumPy, which took a third of a long history's load. Two columns
-    go as one int8 per row (the same eight bytes as their two int4s): half the work for the aggregate, which
-    appends one value per row and per aggregate. More columns per aggregate measured slower (each `||` is a
-    copy), so callers pass two.
+    Python int per value and then copied into NumPy, which took a third of a long history's load.
     """
 
-    name = "packed_integers"
+    name = "packed_rows"
     inherit_cache = True
 
-    def __init__(self, *columns: Any) -> None:
-        super().__init__(*columns)
-        self.type = _PackedIntegers(len(columns))
+    def __init__(self, row: Any, *, columns: int) -> None:
+        super().__init__(row)
+        self.type = _PackedRows(columns)
 
 
 # What `joined` puts between values: a control character, which no slug holds.
@@ -164,18 +174,24 @@ def _packed_postgresql(element: packed, compiler: SQLCompiler, **kw: Any) -> str
     return f"array_agg({column}{ordered})"
 
 
-@compiles(packed_integers, "postgresql")
-def _packed_integers_postgresql(element: packed_integers, compiler: SQLCompiler, **kw: Any) -> str:
-    columns = [compiler.process(clause, **kw) for clause in element.clauses]
-    # Big-endian, the first of two columns is the int8's high half and the second's 32 bits its low half. Every
-    # operator here binds alike in PostgreSQL: the parentheses are needed.
-    words = [
-        f"int8send((CAST({a} AS BIGINT) << 32) | (CAST({b} AS BIGINT) & 4294967295))"
-        for a, b in zip(columns[::2], columns[1::2], strict=False)
-    ]
-    if len(columns) % 2:
-        words.append(f"int4send(CAST({columns[-1]} AS INTEGER))")
-    return f"string_agg({' || '.join(words)}, ''::bytea)"
+@compiles(packed_row, "postgresql")
+def _packed_row_postgresql(element: packed_row, compiler: SQLCompiler, **kw: Any) -> str:
+    return " || ".join(f"int4send(CAST({compiler.process(c, **kw)} AS INTEGER))" for c in element.clauses)
+
+
+@compiles(packed_row, "sqlite")
+def _packed_row_sqlite(element: packed_row, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_array({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(packed_rows, "postgresql")
+def _packed_rows_postgresql(element: packed_rows, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"string_agg({compiler.process(element.clauses, **kw)}, ''::bytea)"
+
+
+@compiles(packed_rows, "sqlite")
+def _packed_rows_sqlite(element: packed_rows, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"json_group_array(json({compiler.process(element.clauses, **kw)}))"
 
 
 @compiles(joined, "postgresql")
@@ -186,11 +202,6 @@ def _joined_postgresql(element: joined, compiler: SQLCompiler, **kw: Any) -> str
 @compiles(joined, "sqlite")
 def _joined_sqlite(element: joined, compiler: SQLCompiler, **kw: Any) -> str:
     return f"group_concat({compiler.process(element.clauses, **kw)}, char({ord(JOIN_SEPARATOR)}))"
-
-
-@compiles(packed_integers, "sqlite")
-def _packed_integers_sqlite(element: packed_integers, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"json_group_array(json_array({compiler.process(element.clauses, **kw)}))"
 
 
 @compiles(packed, "sqlite")

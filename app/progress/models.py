@@ -1,10 +1,36 @@
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, Integer, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    CheckConstraint,
+    Computed,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    SmallInteger,
+    String,
+    UniqueConstraint,
+    literal_column,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from app.core.db import day_number, packed_row
 from app.core.models import Base, UUIDPrimaryKey, utcnow
+
+# What `SessionStats.packed` holds, in this order: the day (as its day_number), the difficulty, then the totals the
+# trend reads per cell (stats.Cells'); the other totals it only sums.
+PACKED_COLUMNS = (
+    "local_date",
+    "difficulty",
+    "attempts",
+    "avoided",
+    "rejected",
+    "peak_sum",
+    "predicted_n",
+    "predicted_sum",
+)
 
 
 class SessionStats(Base):
@@ -41,6 +67,17 @@ class SessionStats(Base):
     advance_n: Mapped[int] = mapped_column(Integer, server_default="0")
     surprise_n: Mapped[int] = mapped_column(Integer, server_default="0")
     surprise_sum: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The cell's integers as one value (`packed_row`), kept by the database: the trend aggregates this one column
+    # over a long history's thousands of rows, where packing the columns on every read cost half its statement.
+    packed: Mapped[bytes] = mapped_column(
+        LargeBinary,
+        Computed(
+            packed_row(day_number(literal_column(PACKED_COLUMNS[0])), *(literal_column(c) for c in PACKED_COLUMNS[1:])),
+            # Stored on PostgreSQL (before version 18 it has no other kind). SQLite cannot add a stored column to
+            # a table: its migration adds a virtual one, computed when read.
+            persisted=True,
+        ),
+    )
 
 
 class ChallengeProgress(Base):

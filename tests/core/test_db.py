@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from app.accounts.models import ApiToken
-from app.core.db import joined, packed, packed_integers
+from app.core.db import joined, packed, packed_row, packed_rows
 from tests.conftest import Account, is_postgres
 
 
@@ -56,15 +56,15 @@ async def test_lower_folds_every_alphabet_on_both_databases(session: AsyncSessio
     assert await session.scalar(text("SELECT lower('ÄÖÜ ÉCOLE Ωmega')")) == "äöü école ωmega"
 
 
-async def test_packed_integers_come_back_as_the_values_packed_lists(session: AsyncSession) -> None:
+async def test_packed_rows_come_back_as_the_values_packed_lists(session: AsyncSession) -> None:
     rows = [(3, -7, "a"), (2**31 - 1, -(2**31), "b-c"), (-(2**31), 2**31 - 1, "d"), (0, -1, "a"), (-1, 0, "e")]
     columns = ((literal(a, Integer), literal(b, Integer), literal(c)) for a, b, c in rows)
     values = union_all(*(select(a.label("a"), b.label("b"), c.label("c")) for a, b, c in columns)).subquery()
     pair, single, words, as_list = (
         await session.execute(
             select(
-                packed_integers(values.c.a, values.c.b),
-                packed_integers(values.c.b),
+                packed_rows(packed_row(values.c.a, values.c.b), columns=2),
+                packed_rows(packed_row(values.c.b), columns=1),
                 joined(values.c.c),
                 packed(values.c.a),
             )
@@ -76,7 +76,9 @@ async def test_packed_integers_come_back_as_the_values_packed_lists(session: Asy
     assert pair[0].tolist() == as_list
     assert sorted(zip(*pair.tolist(), words, strict=True)) == sorted(rows)
     assert single[0].tolist() == pair[1].tolist()
-    nothing = select(packed_integers(values.c.a, values.c.b), joined(values.c.c)).where(values.c.a > 2**31 - 1)
+    nothing = select(packed_rows(packed_row(values.c.a, values.c.b), columns=2), joined(values.c.c)).where(
+        values.c.a > 2**31 - 1
+    )
     none, no_words = (await session.execute(nothing)).one()
     assert none.dtype == np.int64
     assert none.shape == (2, 0)
