@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from bench.profile import _tokens
+from bench.profile import tokens_for
 from bench.run import ROOT, Run, Wrk, start_service
 
 KINDS = ("light", "heavy", "post", "look", "window")
@@ -77,8 +77,8 @@ def main() -> None:
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
 
     OUT.mkdir(exist_ok=True)
-    writers, lookers, light, challenge = asyncio.run(_tokens("rt_bench", "trend1k0@example.com"))
-    heavy = asyncio.run(_tokens("rt_bench", "trend100k0@example.com"))[2]
+    writers, lookers, light, challenge = asyncio.run(tokens_for("rt_bench", "trend1k0@example.com"))
+    heavy = asyncio.run(tokens_for("rt_bench", "trend100k0@example.com"))[2]
     wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
 
     def run(label: str, api: str, kind: str, duration: int | None = None) -> Run:

@@ -29,7 +29,7 @@ OUT = BENCH / "profiles"
 WARM_UP_SECONDS = 5
 
 
-async def _tokens(database: str, reader_email: str) -> tuple[list[str], list[str], str, str]:
+async def tokens_for(database: str, reader_email: str) -> tuple[list[str], list[str], str, str]:
     """Writers', lookers' and the reader's access tokens, and the challenge the POSTs log."""
     conn = await asyncpg.connect(seed.asyncpg_dsn(pg_url(database)))
     try:
@@ -84,7 +84,7 @@ def main() -> None:
 
     OUT.mkdir(exist_ok=True)
     reader_email = "trend100k0@example.com" if args.heavy else "trend1k0@example.com"
-    writers, lookers, reader, challenge = asyncio.run(_tokens("rt_bench", reader_email))
+    writers, lookers, reader, challenge = asyncio.run(tokens_for("rt_bench", reader_email))
     wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
     variant = "-heavy" * args.heavy + "-window" * args.window
     collapsed = OUT / f"{args.target}{variant}.collapsed.txt"
