@@ -2,13 +2,14 @@
 
 Revision ID: 5e8a1c3d7f20
 Revises: c3d1e5f7a9b2
-Create Date: 2026-12-04 20:10:00.000000+00:00
+Create Date: 2026-12-04 19:20:00.000000+00:00
 
 The trend reads a user's whole `session_stats` in one statement. Packing each row's integers there, on every read,
 was half of that statement's time over a long history's thousands of rows: the database now keeps the packed
 value as a generated column. It holds only what the trend reads per row (the day, the difficulty and six totals):
-every byte of it is sent on every read, and the other totals are only summed. On PostgreSQL it is stored (each upsert recomputes it); SQLite cannot add a stored
-column to an existing table, so there it is virtual, computed when read.
+every byte of it is sent on every read, and the other totals are only summed. On PostgreSQL it is stored (each
+upsert recomputes it); SQLite cannot add a stored column to an existing table, so there it is virtual, computed
+when read.
 """
 
 from collections.abc import Sequence
