@@ -1,5 +1,7 @@
 import uuid
+from collections.abc import Mapping
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import (
     CheckConstraint,
@@ -31,6 +33,13 @@ PACKED_COLUMNS = (
     "predicted_n",
     "predicted_sum",
 )
+
+
+def packed_cell(columns: Mapping[str, Any]) -> packed_row:
+    """`SessionStats.packed` over a cell's values, one for each of PACKED_COLUMNS by name: the stored column's
+    definition, and what a window's cells grouped from the attempts are packed with."""
+    day, *integers = (columns[name] for name in PACKED_COLUMNS)
+    return packed_row(day_number(day), *integers)
 
 
 class SessionStats(Base):
@@ -72,7 +81,7 @@ class SessionStats(Base):
     packed: Mapped[bytes] = mapped_column(
         LargeBinary,
         Computed(
-            packed_row(day_number(literal_column(PACKED_COLUMNS[0])), *(literal_column(c) for c in PACKED_COLUMNS[1:])),
+            packed_cell({name: literal_column(name) for name in PACKED_COLUMNS}),
             # Stored on PostgreSQL (before version 18 it has no other kind). SQLite cannot add a stored column to
             # a table: its migration adds a virtual one, computed when read.
             persisted=True,

@@ -29,12 +29,12 @@ from app.attempts.models import Attempt
 from app.attempts.service import Instant, in_window
 from app.catalog.models import Challenge
 from app.catalog.rules import listed_for
-from app.core.db import day_number, joined, local_date_in, packed, packed_row, packed_rows
+from app.core.db import day_number, joined, local_date_in, packed, packed_rows
 from app.core.errors import Unauthorized
 from app.core.models import utcnow
 from app.core.schemas import check_window
 from app.progress import retest, stats
-from app.progress.models import PACKED_COLUMNS, SessionStats
+from app.progress.models import PACKED_COLUMNS, SessionStats, packed_cell
 from app.progress.practice import ladder_challenges, pauses_query
 from app.progress.practice_schemas import SuggestionReason
 
@@ -100,7 +100,7 @@ def cells_query(
         stored = (SessionStats.__table__.c[name] for name in _SUMMED_TOTALS)
         return select(SessionStats.category, SessionStats.packed, *stored).where(SessionStats.user_id == user_id)
     sums = {name: func.sum(total) for name, total in CELL_SUMS.items()}
-    packed = packed_row(day_number(Attempt.local_date), Attempt.difficulty, *(sums[n] for n in PACKED_COLUMNS[2:]))
+    packed = packed_cell({"local_date": Attempt.local_date, "difficulty": Attempt.difficulty} | sums)
     grouped = select(
         Attempt.category, packed.label("packed"), *(sums[name].label(name) for name in _SUMMED_TOTALS)
     ).where(Attempt.user_id == user_id)
