@@ -26,7 +26,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
-from bench.profile import tokens_for
+from bench.profile import drive, tokens_for
 from bench.run import ROOT, Run, Wrk, start_service
 
 KINDS = ("light", "heavy", "post", "look", "window")
@@ -77,35 +77,15 @@ def main() -> None:
         parser.error(f"unknown runs: {', '.join(sorted(unknown))}")
 
     OUT.mkdir(exist_ok=True)
-    writers, lookers, light, challenge = asyncio.run(tokens_for("rt_bench", "trend1k0@example.com"))
-    heavy = asyncio.run(tokens_for("rt_bench", "trend100k0@example.com"))[2]
+    light = asyncio.run(tokens_for("rt_bench", "trend1k0@example.com"))
+    heavy = asyncio.run(tokens_for("rt_bench", "trend100k0@example.com"))
     wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
 
     def run(label: str, api: str, kind: str, duration: int | None = None) -> Run:
-        if kind in ("light", "heavy", "window"):
-            token = heavy if kind == "heavy" else light
-            unique_since = "1" if kind == "window" else "0"
-            return wrk.run(
-                label, f"{api}/me/trend", "get.lua", tokens=[token], duration=duration, BENCH_UNIQUE_SINCE=unique_since
-            )
-        if kind == "post":
-            return wrk.run(
-                label,
-                f"{api}/attempts",
-                "post_attempt.lua",
-                tokens=writers,
-                duration=duration,
-                BENCH_CHALLENGE_ID=challenge,
-            )
-        # One connection per thread: the script alternates per thread (bench/wrk/log_then_look.lua).
-        return wrk.run(
-            label,
-            api,
-            "log_then_look.lua",
-            tokens=lookers,
-            threads=wrk.connections,
-            BENCH_CHALLENGE_ID=challenge,
-            duration=duration,
+        # light, heavy and window are the trend of the user with 1,000 attempts, 100,000, and 1,000 in new windows.
+        target = kind if kind in ("post", "look") else "trend"
+        return drive(
+            wrk, label, api, target, heavy if kind == "heavy" else light, window=kind == "window", duration=duration
         )
 
     runs: dict[tuple[str, str], list[tuple[Run, float]]] = {}

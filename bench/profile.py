@@ -23,13 +23,17 @@ from typing import Any
 import asyncpg
 
 from bench import seed
-from bench.run import BENCH, BIN, WRITERS, Wrk, access_token, pg_url, settle, start_service
+from bench.run import BENCH, BIN, WRITERS, Run, Wrk, access_token, pg_url, settle, start_service
 
 OUT = BENCH / "profiles"
 WARM_UP_SECONDS = 5
 
 
-async def tokens_for(database: str, reader_email: str) -> tuple[list[str], list[str], str, str]:
+# Writers' and lookers' access tokens, the reader's, and the challenge the POSTs log.
+Tokens = tuple[list[str], list[str], str, str]
+
+
+async def tokens_for(database: str, reader_email: str) -> Tokens:
     """Writers', lookers' and the reader's access tokens, and the challenge the POSTs log."""
     conn = await asyncpg.connect(seed.asyncpg_dsn(pg_url(database)))
     try:
@@ -45,6 +49,27 @@ async def tokens_for(database: str, reader_email: str) -> tuple[list[str], list[
         sys.exit(f"{reader_email} is not in rt_bench: run `make bench` first")
     tokens = [access_token(w["id"]) for w in writers], [access_token(u["id"]) for u in lookers]
     return *tokens, access_token(reader), str(challenge)
+
+
+def drive(wrk: Wrk, label: str, api: str, target: str, tokens: Tokens, *, window: bool = False, **options: Any) -> Run:
+    """One wrk run of `target` against the API at `api` (…/api/v1): `post` (the writers in turn), `look` (log then
+    look, the lookers), `trend` (the reader's; with `window`, a new `since` on every request) or `attempts` (the
+    reader's first page)."""
+    writers, lookers, reader, challenge = tokens
+    if target == "post":
+        return wrk.run(
+            label, f"{api}/attempts", "post_attempt.lua", tokens=writers, BENCH_CHALLENGE_ID=challenge, **options
+        )
+    if target == "look":
+        # One connection per thread: the script alternates per thread.
+        threads = wrk.connections
+        return wrk.run(
+            label, api, "log_then_look.lua", tokens=lookers, threads=threads, BENCH_CHALLENGE_ID=challenge, **options
+        )
+    if target == "trend":
+        unique_since = "1" if window else "0"
+        return wrk.run(label, f"{api}/me/trend", "get.lua", tokens=[reader], BENCH_UNIQUE_SINCE=unique_since, **options)
+    return wrk.run(label, f"{api}/attempts", "get.lua", tokens=[reader], **options)
 
 
 def summarize(collapsed: Path, top: int) -> None:
@@ -84,26 +109,15 @@ def main() -> None:
 
     OUT.mkdir(exist_ok=True)
     reader_email = "trend100k0@example.com" if args.heavy else "trend1k0@example.com"
-    writers, lookers, reader, challenge = asyncio.run(tokens_for("rt_bench", reader_email))
+    tokens = asyncio.run(tokens_for("rt_bench", reader_email))
     wrk = Wrk(duration=args.seconds, connections=32, threads=2, workdir=OUT)
     variant = "-heavy" * args.heavy + "-window" * args.window
     collapsed = OUT / f"{args.target}{variant}.collapsed.txt"
     with start_service("rt_bench", OUT) as service:
 
         def load(label: str, duration: int) -> None:
-            options: dict[str, Any] = {"duration": duration, "wait_for_idle": False}
-            if args.target == "post":
-                options |= {"tokens": writers, "BENCH_CHALLENGE_ID": challenge}
-                wrk.run(label, f"{service.url}/api/v1/attempts", "post_attempt.lua", **options)
-            elif args.target == "look":
-                # One connection per thread: the script alternates per thread.
-                options |= {"tokens": lookers, "threads": wrk.connections, "BENCH_CHALLENGE_ID": challenge}
-                wrk.run(label, f"{service.url}/api/v1", "log_then_look.lua", **options)
-            elif args.target == "trend":
-                options |= {"tokens": [reader]} | ({"BENCH_UNIQUE_SINCE": "1"} if args.window else {})
-                wrk.run(label, f"{service.url}/api/v1/me/trend", "get.lua", **options)
-            else:
-                wrk.run(label, f"{service.url}/api/v1/attempts", "get.lua", tokens=[reader], **options)
+            api = f"{service.url}/api/v1"
+            drive(wrk, label, api, args.target, tokens, window=args.window, duration=duration, wait_for_idle=False)
 
         # Opening the pools' connections took a sixth of a cold run's samples: warm up first, as bench.run does.
         load("warm-up", WARM_UP_SECONDS)
