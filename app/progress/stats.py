@@ -72,13 +72,16 @@ Z_95 = 1.959963984540054
 # spaced in time (first and last kept): 200 for a single line, fewer with several strata.
 # The test (S, p) always sees every session.
 MAX_FIT_PAIRS = 20_000
-# Up to this many values, comparing every pair is faster than counting them block by block (`_later_lower`).
-_DIRECT_PAIRS = 256
-# `_pairs`' table. Fitted strata never exceed _fit_sessions(1) = 200 sessions, so it serves the fit too.
-_LATER, _EARLIER = np.tril_indices(_DIRECT_PAIRS, -1)
+# Up to this many values, comparing every pair as a matrix is faster than counting them block by block
+# (`_later_lower`) or after a sort (`_concordance`); measured on NumPy 2.4, the two cross near 160 and 180.
+_DIRECT_PAIRS = 160
+# The pair tables' size: fitted strata never exceed _fit_sessions(1) = 200 sessions (`_pairs`), nor blocks this width.
+_PAIR_TABLE = 256
+_LATER, _EARLIER = np.tril_indices(_PAIR_TABLE, -1)
 # [i, j] is i < j: the pairs `_later_lower` counts directly, compared as a matrix (a third faster than gathering them).
-_EARLIER_THAN = np.triu(np.ones((_DIRECT_PAIRS, _DIRECT_PAIRS), dtype=np.bool_), 1)
+_EARLIER_THAN = np.triu(np.ones((_PAIR_TABLE, _PAIR_TABLE), dtype=np.bool_), 1)
 WEEK_DAYS = 7
+_UNIX_EPOCH = date(1970, 1, 1).toordinal()  # day 0 of datetime64[D]
 ROLLING_DAYS = 7
 
 NEW_USER_LEVEL = 2
@@ -470,7 +473,7 @@ def _pairwise_slopes(strata: Sequence[Stratum]) -> FloatArray:
 
 
 def _pairs(n: int) -> tuple[IntArray, IntArray]:
-    """Index arrays (j, i) of every pair i < j among the first n ≤ _DIRECT_PAIRS values, ordered by j then i."""
+    """Index arrays (j, i) of every pair i < j among the first n ≤ _PAIR_TABLE values, ordered by j then i."""
     count = n * (n - 1) // 2
     return _LATER[:count], _EARLIER[:count]
 
@@ -487,7 +490,7 @@ def _later_lower(rank: IntArray) -> int:
     if n <= _DIRECT_PAIRS:
         return int(np.count_nonzero((rank[:, np.newaxis] > rank) & _EARLIER_THAN[:n, :n]))
     top = int(rank.max()) + 1
-    width = min(max(16, int(2 * math.sqrt(top))), _DIRECT_PAIRS)
+    width = min(max(16, int(2 * math.sqrt(top))), _PAIR_TABLE)
     runs = -(-n // width)
     padded = np.full(runs * width, top)  # the padding comes last and is higher than every value: it adds no pair
     padded[:n] = rank
@@ -537,8 +540,12 @@ def _concordance(a: FloatArray, b: FloatArray) -> int:
     """Σ_{i<j} sign(a_j − a_i)·sign(b_j − b_i): concordant minus discordant pairs."""
     n = len(a)
     if n <= _DIRECT_PAIRS:
-        # The matrix of pair products is symmetric with a zero diagonal: twice the sum over i < j.
-        return int(np.sum(np.sign(a - a[:, np.newaxis]) * np.sign(b - b[:, np.newaxis]))) // 2
+        # [i, j] is a_j > a_i: each pair that a orders is counted once, concordant where b rises with it. Boolean
+        # matrices, not the product of two matrices of signs: at 100 values 24 against 39 µs.
+        rises = a > a[:, np.newaxis]
+        return int(np.count_nonzero(rises & (b > b[:, np.newaxis]))) - int(
+            np.count_nonzero(rises & (b < b[:, np.newaxis]))
+        )
     order = np.lexsort((b, a))
     a, b = a[order], b[order]
     # Sorted by a, then b: a later-lower b is a discordant pair, and ties in a never are (b ascends there).
@@ -1095,7 +1102,7 @@ def _series(history: _History) -> list[SeriesPoint]:
     return list(
         map(
             SeriesPoint,
-            map(date.fromordinal, days.tolist()),
+            _dates(days),
             history.day_attempts.tolist(),
             history.day_exposures.tolist(),
             history.day_rejections.tolist(),
@@ -1104,6 +1111,12 @@ def _series(history: _History) -> list[SeriesPoint]:
             _or_none(hardest, hardest > 0),
         )
     )
+
+
+def _dates(days: IntArray) -> list[date]:
+    """The days (ordinals) as dates, through NumPy's datetime64: a third of the cost of date.fromordinal each."""
+    dates: list[date] = (days - _UNIX_EPOCH).astype("datetime64[D]").tolist()
+    return dates
 
 
 def _rounded_means(sums: IntArray, counts: IntArray) -> list[float | None]:

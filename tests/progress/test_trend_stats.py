@@ -607,7 +607,19 @@ def test_a_step_down_names_both_reasons_when_both_fired() -> None:
     )
 
 
-@pytest.mark.parametrize("n", [2, 3, 33, 255, 256, 257, 288, 511, 512, 513, 1000, 1025])
+@pytest.mark.parametrize("n", [2, 3, 159, 160, 161, 181, 300])
+@pytest.mark.parametrize("levels", [3, 40, 10_000])
+def test_concordance_counts_every_pair_whatever_the_length_and_the_ties(n: int, levels: int) -> None:
+    # Up to stats._DIRECT_PAIRS values the pairs are compared as a matrix, past them after a sort.
+    rng = np.random.default_rng(n + levels)
+    a = rng.integers(0, levels, n) / 4
+    b = rng.integers(0, levels, n) / 4 + a / 2
+    assert stats._concordance(a, b) == int(
+        np.sum(np.triu(np.sign(a - a[:, np.newaxis]) * np.sign(b - b[:, np.newaxis]), 1))
+    )
+
+
+@pytest.mark.parametrize("n", [2, 3, 33, 159, 160, 161, 255, 256, 257, 288, 511, 512, 513, 1000, 1025])
 @pytest.mark.parametrize("levels", [3, 40, 10_000])
 def test_s_counts_every_pair_whatever_the_length_and_the_ties(n: int, levels: int) -> None:
     # Up to stats._DIRECT_PAIRS values every pair is compared at once, past them block by block: lengths on and off
