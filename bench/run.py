@@ -46,6 +46,7 @@ from app.core.db import create_engine, create_sessionmaker, unit_of_work
 from app.core.migrations import upgrade_to_head
 from app.core.security import create_access_token, hash_password
 from app.models import Base
+from app.progress import stats
 from bench import seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -466,9 +467,10 @@ def machine() -> dict[str, str]:
         "python": platform.python_version(),
         "postgresql": pg or "unknown",
         "wrk": wrk_version.split(" [")[0].strip() or "wrk",
-        # The trend's figures depend on it: without AVX-512 (X86_V4) np.partition, which picks Sen's slopes out of
-        # up to 20,000, took 220 µs where it had taken 59.
-        "numpy": f"NumPy {np.__version__} ({', '.join(np.show_config(mode='dicts')['SIMD Extensions']['found'])})",
+        # The trend's figures depend on it: np.sort and np.partition, the faster of which reads Sen's slopes out of
+        # up to 20,000, differ by up to ten times from one CPU to the next (app/progress/stats.py).
+        "numpy": f"NumPy {np.__version__} ({', '.join(np.show_config(mode='dicts')['SIMD Extensions']['found'])};"
+        f" order statistics by np.{stats._SELECT.__name__.removeprefix('_').removesuffix('ing')})",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 

@@ -22,7 +22,8 @@ NumPy and the standard library only; tests check the numbers against scipy and p
 import itertools
 import math
 import statistics
-from collections.abc import Collection, Sequence
+import timeit
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal, NamedTuple
@@ -423,8 +424,8 @@ def sen_slope(strata: Sequence[Stratum], *, variance: int | None = None) -> tupl
     # Python's round() is half-to-even, as numpy.round in scipy.
     low_rank = max(round((count - spread) / 2) - 1, 0)
     high_rank = min(round((count + spread) / 2), count - 1)
-    ordered = _sorted(slopes)
-    return _middle(ordered), float(ordered[low_rank]), float(ordered[high_rank])
+    low, below, above, high = _order_statistics(slopes, [low_rank, (count - 1) // 2, count // 2, high_rank])
+    return (below + above) / 2, low, high
 
 
 def median_slope(x: FloatArray, y: FloatArray, *, lines: int = 1) -> float:
@@ -437,23 +438,47 @@ def median_slope(x: FloatArray, y: FloatArray, *, lines: int = 1) -> float:
 
 def _median(values: FloatArray) -> float:
     """np.median's value, at a fraction of its overhead."""
-    return _middle(_sorted(values))
+    count = len(values)
+    below, above = _order_statistics(values, [(count - 1) // 2, count // 2])
+    return (below + above) / 2
 
 
-def _middle(ordered: FloatArray) -> float:
-    """The middle value of sorted values, or the mean of the middle two."""
-    count = len(ordered)
-    return float((ordered[(count - 1) // 2] + ordered[count // 2]) / 2)
+def _sorting(values: FloatArray, ranks: list[int]) -> FloatArray:
+    return np.sort(values)[ranks]
 
 
-def _sorted(values: FloatArray) -> FloatArray:
-    """The values sorted, from which every order statistic the fits read is taken.
+def _partitioning(values: FloatArray, ranks: list[int]) -> FloatArray:
+    return np.partition(values, ranks)[ranks]
 
-    A sort, not np.partition at the few ranks wanted: NumPy 2.4 sorts floats with SIMD and selects without it
-    but for a single rank, so sorting the 19,900 pairwise slopes of a long history took 80 µs where partitioning
-    at two ranks took 205 and at four 320 (Intel Xeon, AVX-512); at 1,000 values 5 against 7 and 10.
+
+def _faster_selection() -> Callable[[FloatArray, list[int]], FloatArray]:
+    """`_sorting` or `_partitioning`, whichever reads the order statistics of MAX_FIT_PAIRS values faster here.
+
+    Both give the same values; their speed depends on the CPU by a factor of up to ten, the other way round on
+    the hosts we bench on (NumPy 2.4, 19,900 values): on an Intel Xeon with AVX-512 np.sort took 80 µs and
+    np.partition at four ranks 320, on an AMD EPYC np.sort 613 and np.partition 80, which made sorting a sixth of
+    a long history's trend there. Timed once per process, best of three, at a few milliseconds.
     """
-    return np.sort(values)
+    values = np.random.default_rng(0).random(MAX_FIT_PAIRS)
+    ranks = [len(values) // 4, len(values) // 2 - 1, len(values) // 2, 3 * len(values) // 4]
+
+    def seconds(select: Callable[[FloatArray, list[int]], FloatArray]) -> float:
+        return min(timeit.repeat(lambda: select(values, ranks), number=1, repeat=3))
+
+    return _sorting if seconds(_sorting) <= seconds(_partitioning) else _partitioning
+
+
+_SELECT = _faster_selection()
+
+
+def _order_statistics(values: FloatArray, ranks: list[int]) -> list[float]:
+    """The values at these 0-based ranks of the values sorted, as np.sort(values)[ranks].
+
+    Give two ranks at least, the same one twice if need be: np.partition at a single rank takes another
+    algorithm, five times as slow on the AMD host as at two.
+    """
+    selected: list[float] = _SELECT(values, ranks).tolist()
+    return selected
 
 
 def _fitted(strata: Sequence[Stratum]) -> tuple[list[Stratum], list[Stratum]]:

@@ -630,3 +630,14 @@ def test_s_counts_every_pair_whatever_the_length_and_the_ties(n: int, levels: in
     s, _within, pairs = stats.mann_kendall([(x, y)])
     assert s == int(np.sum(np.triu(np.sign(y - y[:, np.newaxis]), 1)))
     assert pairs == n * (n - 1) // 2
+
+
+@pytest.mark.parametrize("select", [stats._sorting, stats._partitioning])
+@pytest.mark.parametrize("n", [2, 3, 4, 1000, 19_900])
+def test_sorting_and_partitioning_read_the_same_order_statistics(select: Any, n: int) -> None:
+    # The process times both once and keeps the faster: either must give np.sort's values, ties and a rank asked
+    # twice included.
+    values = np.random.default_rng(n).integers(-20, 20, n) / 3
+    ranks = [0, (n - 1) // 2, n // 2, n - 1]
+    assert select(values, ranks).tolist() == np.sort(values)[ranks].tolist()
+    assert stats._SELECT in (stats._sorting, stats._partitioning)
