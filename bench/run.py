@@ -470,7 +470,7 @@ def machine() -> dict[str, str]:
         # The trend's figures depend on it: np.sort and np.partition, the faster of which reads Sen's slopes out of
         # up to 20,000, differ by up to ten times from one CPU to the next (app/progress/stats.py).
         "numpy": f"NumPy {np.__version__} ({', '.join(np.show_config(mode='dicts')['SIMD Extensions']['found'])};"
-        f" order statistics by np.{stats._SELECT.__name__.removeprefix('_').removesuffix('ing')})",
+        f" order statistics by {'np.sort' if stats._SELECT is stats._sorting else 'np.partition'})",
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
     }
 
